@@ -1,0 +1,33 @@
+# Offload: two commands. `make run` starts everything; `make test` proves it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PACKAGES := -e shared -e services/api -e services/email_worker \
+            -e services/report_worker -e services/analytics_worker -e devtools
+MANIFESTS := pyproject.toml shared/pyproject.toml devtools/pyproject.toml \
+             $(wildcard services/*/pyproject.toml)
+
+.PHONY: run test lint venv clean
+
+run: $(BIN)/.installed
+	$(BIN)/offload-dev
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+venv: $(BIN)/.installed
+
+# Only Python 3.11+ and pip are needed; uv users can run `uv sync --all-packages` instead.
+$(BIN)/.installed: $(MANIFESTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet $(PACKAGES) --group dev
+	touch $@
+
+clean:
+	rm -rf $(VENV) .offload .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from offload_api import errors, health, services, tasks
+from offload_shared.settings import Settings
+
+SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the API. `config` may carry OFFLOAD_SETTINGS (a Settings); else the environment."""
+    app = Flask("offload_api")
+    app.config.update(
+        API_TITLE="Offload",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    app.config.update(config or {})
+    settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+
+    api = Api(app)
+    api.register_blueprint(tasks.blp)
+    api.register_blueprint(health.blp)
+    errors.init_app(app, api)
+    services.init_app(app, settings)
+    return app

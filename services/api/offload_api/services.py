@@ -1,0 +1,48 @@
+"""The API's connections to Postgres and Redis, built once per app (Flask extension pattern)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from offload_shared.apikeys import KeyResolver
+from offload_shared.broker import Publisher, make_broker
+from offload_shared.db import Database
+from offload_shared.settings import Settings
+from offload_shared.store import TaskStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    store: TaskStore
+    publisher: Publisher
+    keys: KeyResolver
+
+    def close(self) -> None:
+        self.db.close()
+        self.publisher.close()
+
+
+def init_app(app: Flask, settings: Settings) -> Services:
+    db = Database(
+        settings.database_url,
+        max_size=settings.db_pool_size,
+        statement_timeout_ms=settings.statement_timeout_ms,
+        application_name="offload-api",
+    )
+    services = Services(
+        settings=settings,
+        db=db,
+        store=TaskStore(db),
+        publisher=Publisher(make_broker(settings.redis_url)),
+        keys=KeyResolver(db),
+    )
+    app.extensions["offload"] = services
+    return services
+
+
+def services() -> Services:
+    return current_app.extensions["offload"]  # type: ignore[no-any-return]

@@ -1,0 +1,121 @@
+"""/api/tasks: enqueue, read, list, count, cancel, history and the report artifact."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from offload_api.auth import require_tenant, tenant
+from offload_api.schemas import (
+    CountSchema,
+    EnqueueRequestSchema,
+    TaskEventListSchema,
+    TaskFilterSchema,
+    TaskListQuerySchema,
+    TaskListSchema,
+    TaskSchema,
+)
+from offload_api.services import services
+from offload_shared import artifacts
+from offload_shared.enqueue import new_task, submit
+from offload_shared.models import Task
+from offload_shared.store import TaskFilter
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Background tasks")
+blp.before_request(require_tenant)
+
+
+def _filter(args: dict[str, Any]) -> TaskFilter:
+    return TaskFilter(
+        status=args.get("status"), task_type=args.get("task_type"), task_name=args.get("task_name")
+    )
+
+
+@blp.route("/enqueue")
+class Enqueue(MethodView):
+    @blp.arguments(EnqueueRequestSchema)
+    @blp.response(202, TaskSchema)
+    def post(self, req: dict[str, Any]) -> Task:
+        """Validate a task request, record it as pending and publish it to its queue."""
+        svc = services()
+        new = new_task(
+            req["spec"],
+            tenant(),
+            req["params"],
+            priority=req.get("priority"),
+            max_retries=req.get("max_retries"),
+        )
+        return submit(svc.store, svc.publisher, new)
+
+
+@blp.route("/")
+class TaskList(MethodView):
+    @blp.arguments(TaskListQuerySchema, location="query")
+    @blp.response(200, TaskListSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the tenant's tasks, newest first, filtered by status, task_type or task_name."""
+        store = services().store
+        where = _filter(args)
+        return {
+            "items": store.list(tenant(), where, limit=args["limit"], offset=args["offset"]),
+            "total": store.count(tenant(), where),
+            "limit": args["limit"],
+            "offset": args["offset"],
+        }
+
+
+@blp.route("/count/all")
+class TaskCount(MethodView):
+    @blp.arguments(TaskFilterSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, int]:
+        """Count the tenant's tasks matching the filters."""
+        return {"count": services().store.count(tenant(), _filter(args))}
+
+
+@blp.route("/<uuid:task_id>")
+class TaskDetail(MethodView):
+    @blp.response(200, TaskSchema)
+    def get(self, task_id: uuid.UUID) -> Task:
+        """The whole task record: params, result, error, retries and timestamps."""
+        return services().store.get(tenant(), task_id)
+
+
+@blp.route("/<uuid:task_id>/events")
+class TaskEvents(MethodView):
+    @blp.response(200, TaskEventListSchema)
+    def get(self, task_id: uuid.UUID) -> dict[str, Any]:
+        """The task's history: one entry per transition, oldest first."""
+        return {"items": services().store.events(tenant(), task_id)}
+
+
+@blp.route("/<uuid:task_id>/cancel")
+class TaskCancel(MethodView):
+    @blp.response(200, TaskSchema)
+    @blp.alt_response(409, description="The task already started or finished")
+    def post(self, task_id: uuid.UUID) -> Task:
+        """Cancel a pending task: its worker will skip it."""
+        return services().store.cancel(tenant(), task_id)
+
+
+@blp.route("/<uuid:task_id>/artifact")
+class TaskArtifact(MethodView):
+    @blp.response(200, description="The file the task produced (e.g. an .xlsx report)")
+    def get(self, task_id: uuid.UUID) -> Response:
+        """Download the file a report task produced."""
+        found = artifacts.load_for_task(services().db, tenant(), task_id)
+        if found is None:
+            abort(404, message=f"task {task_id} has no artifact")
+        meta, content = found
+        return Response(
+            content,
+            mimetype=meta.content_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{meta.filename}"',
+                "ETag": f'"{meta.sha256}"',
+            },
+        )

@@ -1,0 +1,66 @@
+"""The Dramatiq RedisBroker factory and the publisher the API uses (no worker code imported)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from offload_shared.errors import BrokerUnavailable
+from offload_shared.models import Task
+
+# RedisBroker ignores socket timeout keywords; they only take effect inside the URL.
+URL_TIMEOUTS = {"socket_timeout": "5", "socket_connect_timeout": "2", "health_check_interval": "30"}
+
+
+def redis_url_with_timeouts(url: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in URL_TIMEOUTS.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def make_broker(redis_url: str, middleware: Sequence[Middleware] = ()) -> RedisBroker:
+    """A RedisBroker with exactly the middleware given (Dramatiq's defaults are not added)."""
+    return RedisBroker(url=redis_url_with_timeouts(redis_url), middleware=list(middleware))
+
+
+def task_message(task: Task) -> dramatiq.Message[None]:
+    """The message for a task: its id is the task id; params stay in Postgres."""
+    return dramatiq.Message(
+        queue_name=task.queue,
+        actor_name=task.task_name,
+        args=(),
+        kwargs={},
+        options={},
+        message_id=str(task.id),
+        message_timestamp=int(time.time() * 1000),
+    )
+
+
+class Publisher:
+    """Publishes task messages; Redis failures surface as BrokerUnavailable."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+
+    def publish(self, task: Task, *, delay_ms: int | None = None) -> None:
+        try:
+            self.broker.enqueue(task_message(task), delay=delay_ms)
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+
+    def ping(self) -> None:
+        try:
+            self.broker.client.ping()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+
+    def close(self) -> None:
+        self.broker.close()

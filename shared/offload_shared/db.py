@@ -1,0 +1,97 @@
+"""The Postgres connection pool, and the boundary where driver errors become Offload errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from offload_shared.errors import StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+
+@contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Translate psycopg errors; messages keep the SQLSTATE but never the statement's values."""
+    try:
+        yield
+    except psycopg_pool.PoolTimeout as exc:
+        raise StoreUnavailable("no Postgres connection available") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise StoreUnavailable(f"Postgres unavailable ({type(exc).__name__})") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"Postgres error {type(exc).__name__} ({exc.sqlstate})") from exc
+
+
+class Database:
+    """A lazily opened psycopg 3 pool; every connection is autocommit with dict rows."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int = 4,
+        statement_timeout_ms: int = 5_000,
+        application_name: str = "offload",
+        pool_timeout: float = 5.0,
+    ) -> None:
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=pool_timeout,
+            open=False,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": 5,
+                "application_name": application_name,
+                "options": f"-c statement_timeout={statement_timeout_ms}",
+            },
+        )
+        self._opened = False
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with wrap_exceptions():
+            if not self._opened:
+                self._pool.open(wait=False)
+                self._opened = True
+            with self._pool.connection() as conn:
+                yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.connection() as conn, wrap_exceptions(), conn.transaction():
+            yield conn
+
+    def fetch_one(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        with self.connection() as conn:
+            return conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+
+    def fetch_all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.connection() as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+    def ping(self) -> None:
+        self.fetch_one("SELECT 1")
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close()
+            self._opened = False
+
+
+def connect(url: str, **kwargs: Any) -> Connection:
+    """One autocommit connection outside the pool (migrations, CLI)."""
+    with wrap_exceptions():
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)

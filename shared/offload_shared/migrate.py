@@ -1,0 +1,92 @@
+"""Versioned SQL migrations (`migrations/NNNN_name.up.sql` + `.down.sql`), applied in order."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from offload_shared.db import connect, wrap_exceptions
+
+_FILE = re.compile(r"^(\d{4})_(\w+)\.(up|down)\.sql$")
+LOCK_ID = 0x0FF10AD  # advisory lock: one migrator at a time
+
+BOOKKEEPING = """
+CREATE SCHEMA IF NOT EXISTS offload;
+CREATE TABLE IF NOT EXISTS offload.schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: str
+    down: str
+
+
+def available() -> list[Migration]:
+    folder = resources.files("offload_shared").joinpath("migrations")
+    found: dict[int, dict[str, str]] = {}
+    names: dict[int, str] = {}
+    for entry in folder.iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            version = int(match[1])
+            names[version] = match[2]
+            found.setdefault(version, {})[match[3]] = entry.read_text(encoding="utf-8")
+    migrations = []
+    for version in sorted(found):
+        sides = found[version]
+        if set(sides) != {"up", "down"}:
+            raise RuntimeError(f"migration {version:04d} needs both an up and a down file")
+        migrations.append(Migration(version, names[version], sides["up"], sides["down"]))
+    return migrations
+
+
+def migrate(database_url: str, target: int | None = None) -> list[str]:
+    """Move the schema to `target` (default: latest), up or down; return what was done."""
+    migrations = available()
+    if target is None:
+        target = migrations[-1].version if migrations else 0
+    done: list[str] = []
+    with connect(database_url) as conn, wrap_exceptions():
+        conn.execute(BOOKKEEPING)
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_ID,))
+        try:
+            applied = {
+                row["version"]
+                for row in conn.execute("SELECT version FROM offload.schema_migrations")
+            }
+            for m in migrations:
+                if m.version <= target and m.version not in applied:
+                    with conn.transaction():
+                        conn.execute(m.up)  # type: ignore[arg-type]
+                        conn.execute(
+                            "INSERT INTO offload.schema_migrations (version, name) VALUES (%s, %s)",
+                            (m.version, m.name),
+                        )
+                    done.append(f"applied {m.version:04d}_{m.name}")
+            for m in reversed(migrations):
+                if m.version > target and m.version in applied:
+                    with conn.transaction():
+                        conn.execute(m.down)  # type: ignore[arg-type]
+                        conn.execute(
+                            "DELETE FROM offload.schema_migrations WHERE version = %s",
+                            (m.version,),
+                        )
+                    done.append(f"rolled back {m.version:04d}_{m.name}")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
+    return done
+
+
+def current_version(database_url: str) -> int:
+    with connect(database_url) as conn, wrap_exceptions():
+        conn.execute(BOOKKEEPING)
+        row = conn.execute("SELECT max(version) AS v FROM offload.schema_migrations").fetchone()
+        return int(row["v"] or 0) if row else 0

@@ -1,0 +1,143 @@
+-- Every statement the shared store runs. Each transition updates the task row and appends
+-- its history row in ONE statement (one round trip, one implicit transaction).
+
+-- name: insert_task
+WITH t AS (
+    INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
+                               max_retries, time_limit_ms)
+    VALUES (%(id)s, %(tenant)s, %(task_name)s, %(task_type)s, %(queue)s, %(priority)s,
+            %(params)s, %(max_retries)s, %(time_limit_ms)s)
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, created_at FROM t
+)
+SELECT * FROM t;
+
+-- name: delete_task
+DELETE FROM offload.tasks WHERE id = %(id)s;
+
+-- name: get_task
+SELECT * FROM offload.tasks WHERE id = %(id)s AND tenant = %(tenant)s;
+
+-- name: list_tasks
+SELECT * FROM offload.tasks
+WHERE tenant = %(tenant)s
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
+ORDER BY created_at DESC, id
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_tasks
+SELECT count(*) AS count FROM offload.tasks
+WHERE tenant = %(tenant)s
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s);
+
+-- name: task_events
+SELECT e.* FROM offload.task_events e
+JOIN offload.tasks t ON t.id = e.task_id
+WHERE e.task_id = %(id)s AND t.tenant = %(tenant)s
+ORDER BY e.id;
+
+-- name: mark_running
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'running', attempts = attempts + 1, started_at = now(),
+        next_attempt_at = NULL, progress = 0
+    WHERE id = %(id)s AND status = 'pending'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, started_at FROM t
+)
+SELECT * FROM t;
+
+-- name: mark_completed
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'completed', result = %(result)s, error_message = NULL, progress = 100,
+        completed_at = now()
+    WHERE id = %(id)s AND status = 'running'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, completed_at FROM t
+)
+SELECT * FROM t;
+
+-- name: mark_retrying
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'pending', retry_count = retry_count + 1, error_message = %(error)s,
+        next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
+    WHERE id = %(id)s AND status = 'running'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, %(error)s FROM t
+)
+SELECT * FROM t;
+
+-- name: mark_failed
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'failed', error_message = %(error)s, completed_at = now()
+    WHERE id = %(id)s AND status = 'running'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, %(error)s, completed_at FROM t
+)
+SELECT * FROM t;
+
+-- name: cancel_pending
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
+    WHERE id = %(id)s AND tenant = %(tenant)s AND status = 'pending'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, 'cancelled by request', completed_at FROM t
+)
+SELECT * FROM t;
+
+-- name: set_progress
+UPDATE offload.tasks SET progress = %(progress)s WHERE id = %(id)s AND status = 'running';
+
+-- name: insert_api_key
+INSERT INTO offload.api_keys (id, tenant, key_hash, prefix)
+VALUES (%(id)s, %(tenant)s, %(key_hash)s, %(prefix)s);
+
+-- name: tenant_for_key
+SELECT tenant FROM offload.api_keys WHERE key_hash = %(key_hash)s AND revoked_at IS NULL;
+
+-- name: insert_artifact
+INSERT INTO offload.artifacts (id, task_id, tenant, filename, content_type, size_bytes, sha256,
+                               content, expires_at)
+VALUES (%(id)s, %(task_id)s, %(tenant)s, %(filename)s, %(content_type)s, %(size_bytes)s,
+        %(sha256)s, %(content)s, %(expires_at)s)
+RETURNING id, task_id, tenant, filename, content_type, size_bytes, sha256, created_at,
+          expires_at;
+
+-- name: artifact_for_task
+SELECT id, task_id, tenant, filename, content_type, size_bytes, sha256, created_at, expires_at,
+       content
+FROM offload.artifacts
+WHERE task_id = %(task_id)s AND tenant = %(tenant)s
+  AND (expires_at IS NULL OR expires_at > now())
+ORDER BY created_at DESC
+LIMIT 1;
+
+-- name: insert_snapshot
+INSERT INTO offload.analytics_snapshots (tenant, kind, task_id, data)
+VALUES (%(tenant)s, %(kind)s, %(task_id)s, %(data)s);
+
+-- name: latest_snapshot
+SELECT data FROM offload.analytics_snapshots
+WHERE tenant = %(tenant)s AND kind = %(kind)s
+ORDER BY id DESC
+LIMIT 1;

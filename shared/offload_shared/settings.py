@@ -1,0 +1,102 @@
+"""Configuration, read from environment variables only (documented in the README's table)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from offload_shared.errors import ConfigError
+
+SmtpSecurity = Literal["none", "starttls", "ssl"]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0")
+    return value
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    security: SmtpSecurity = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "offload@localhost"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql://localhost/offload"
+    redis_url: str = "redis://localhost:6379/0"
+    api_host: str = "0.0.0.0"  # noqa: S104 - containers listen on all interfaces
+    api_port: int = 8000
+    api_workers: int = 2
+    api_threads: int = 4
+    db_pool_size: int = 4
+    max_body_bytes: int = 1_048_576
+    statement_timeout_ms: int = 5_000
+    retry_backoff_seconds: float = 5.0
+    worker_processes: int = 1
+    worker_threads: int = 4
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        security = env.get("OFFLOAD_SMTP_SECURITY", "none").strip().lower() or "none"
+        if security not in ("none", "starttls", "ssl"):
+            raise ConfigError("OFFLOAD_SMTP_SECURITY must be one of none, starttls, ssl")
+        default_port = {"none": 25, "starttls": 587, "ssl": 465}[security]
+        smtp = SmtpSettings(
+            host=env.get("OFFLOAD_SMTP_HOST", "localhost"),
+            port=_int(env, "OFFLOAD_SMTP_PORT", default_port, minimum=1),
+            security=security,  # type: ignore[arg-type]
+            username=env.get("OFFLOAD_SMTP_USERNAME") or None,
+            password=env.get("OFFLOAD_SMTP_PASSWORD") or None,
+            sender=env.get("OFFLOAD_SMTP_FROM", "offload@localhost"),
+            timeout=_float(env, "OFFLOAD_SMTP_TIMEOUT", 10.0),
+        )
+        return cls(
+            database_url=env.get("DATABASE_URL") or cls.database_url,
+            redis_url=env.get("REDIS_URL") or cls.redis_url,
+            api_host=env.get("OFFLOAD_API_HOST") or cls.api_host,
+            api_port=_int(env, "API_PORT", cls.api_port, minimum=1),
+            api_workers=_int(env, "OFFLOAD_API_WORKERS", cls.api_workers, minimum=1),
+            api_threads=_int(env, "OFFLOAD_API_THREADS", cls.api_threads, minimum=1),
+            db_pool_size=_int(env, "OFFLOAD_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+            max_body_bytes=_int(env, "OFFLOAD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
+            statement_timeout_ms=_int(
+                env, "OFFLOAD_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms, minimum=1
+            ),
+            retry_backoff_seconds=_float(
+                env, "OFFLOAD_RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds
+            ),
+            worker_processes=_int(env, "OFFLOAD_WORKER_PROCESSES", 1, minimum=1),
+            worker_threads=_int(env, "OFFLOAD_WORKER_THREADS", 4, minimum=1),
+            smtp=smtp,
+        )

@@ -1,0 +1,26 @@
+"""Named SQL queries kept in `.sql` files (`-- name: query_name` headers), loaded by name."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@cache
+def load(package: str, filename: str = "queries.sql") -> dict[str, str]:
+    """Return {name: sql} for a package's query file. Each query runs as one statement."""
+    text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
+    parts = _HEADER.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"{package}/{filename}: query {name!r} is defined twice")
+        queries[name] = body.strip().rstrip(";")
+    return queries
+
+
+def query(name: str, package: str = "offload_shared") -> str:
+    return load(package)[name]

@@ -1,0 +1,129 @@
+"""The task store: creating, reading and moving tasks through their statuses in Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from offload_shared.db import Database
+from offload_shared.errors import TaskConflict, TaskNotFound
+from offload_shared.models import Task, TaskEvent, TaskStatus
+from offload_shared.sql import query
+
+MAX_ERROR_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: TaskStatus | None = None
+    task_type: str | None = None
+    task_name: str | None = None
+
+    def params(self, tenant: str) -> dict[str, Any]:
+        return {
+            "tenant": tenant,
+            "status": self.status,
+            "task_type": self.task_type,
+            "task_name": self.task_name,
+        }
+
+
+@dataclass(frozen=True)
+class NewTask:
+    tenant: str
+    task_name: str
+    task_type: str
+    queue: str
+    priority: int
+    params: dict[str, Any]
+    max_retries: int
+    time_limit_ms: int
+
+
+def _one(row: dict[str, Any] | None) -> Task | None:
+    return Task.from_row(row) if row else None
+
+
+class TaskStore:
+    """Every method is one statement: a transition writes the row and its history together."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- client side ---------------------------------------------------------------------------
+
+    def create(self, new: NewTask) -> Task:
+        row = self.db.fetch_one(
+            query("insert_task"),
+            {**new.__dict__, "id": uuid.uuid4(), "params": Jsonb(new.params)},
+        )
+        assert row is not None
+        return Task.from_row(row)
+
+    def delete(self, task_id: uuid.UUID) -> None:
+        with self.db.connection() as conn:
+            conn.execute(query("delete_task"), {"id": task_id})
+
+    def get(self, tenant: str, task_id: uuid.UUID) -> Task:
+        task = _one(self.db.fetch_one(query("get_task"), {"id": task_id, "tenant": tenant}))
+        if task is None:
+            raise TaskNotFound(f"task {task_id} not found")
+        return task
+
+    def list(self, tenant: str, where: TaskFilter, *, limit: int, offset: int) -> list[Task]:
+        rows = self.db.fetch_all(
+            query("list_tasks"), {**where.params(tenant), "limit": limit, "offset": offset}
+        )
+        return [Task.from_row(r) for r in rows]
+
+    def count(self, tenant: str, where: TaskFilter) -> int:
+        row = self.db.fetch_one(query("count_tasks"), where.params(tenant))
+        return int(row["count"]) if row else 0
+
+    def events(self, tenant: str, task_id: uuid.UUID) -> list[TaskEvent]:
+        self.get(tenant, task_id)
+        rows = self.db.fetch_all(query("task_events"), {"id": task_id, "tenant": tenant})
+        return [TaskEvent.from_row(r) for r in rows]
+
+    def cancel(self, tenant: str, task_id: uuid.UUID) -> Task:
+        """Cancel a pending task; a task that already started or finished is a conflict."""
+        task = _one(self.db.fetch_one(query("cancel_pending"), {"id": task_id, "tenant": tenant}))
+        if task is None:
+            current = self.get(tenant, task_id)
+            raise TaskConflict(f"task is {current.status}; only a pending task can be cancelled")
+        return task
+
+    # -- worker side ---------------------------------------------------------------------------
+
+    def mark_running(self, task_id: uuid.UUID) -> Task | None:
+        """Claim a pending task; None when it was cancelled, finished or never existed."""
+        return _one(self.db.fetch_one(query("mark_running"), {"id": task_id}))
+
+    def mark_completed(self, task_id: uuid.UUID, result: Any) -> Task | None:
+        return _one(
+            self.db.fetch_one(query("mark_completed"), {"id": task_id, "result": Jsonb(result)})
+        )
+
+    def mark_retrying(self, task_id: uuid.UUID, error: str, delay_seconds: float) -> Task | None:
+        return _one(
+            self.db.fetch_one(
+                query("mark_retrying"),
+                {"id": task_id, "error": _clip(error), "delay_seconds": delay_seconds},
+            )
+        )
+
+    def mark_failed(self, task_id: uuid.UUID, error: str) -> Task | None:
+        return _one(self.db.fetch_one(query("mark_failed"), {"id": task_id, "error": _clip(error)}))
+
+    def set_progress(self, task_id: uuid.UUID, percent: int) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                query("set_progress"), {"id": task_id, "progress": max(0, min(100, percent))}
+            )
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"

@@ -1,0 +1,94 @@
+"""What every worker service shares: its broker, actor registration and the process entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import dramatiq
+from dramatiq import Broker
+from dramatiq.middleware import ShutdownNotifications, TimeLimit
+
+from offload_shared.broker import make_broker
+from offload_shared.catalog import get_spec
+from offload_shared.db import Database
+from offload_shared.middleware.status import TaskStatusMiddleware, current_task, set_result
+from offload_shared.models import Task
+from offload_shared.settings import Settings
+from offload_shared.store import TaskStore
+
+TaskFunction = Callable[[Task], Any]
+
+
+def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
+    def store_factory() -> TaskStore:
+        return TaskStore(
+            Database(
+                settings.database_url,
+                max_size=settings.worker_threads + 1,
+                statement_timeout_ms=settings.statement_timeout_ms,
+                application_name="offload-worker",
+            )
+        )
+
+    return [
+        ShutdownNotifications(),
+        TimeLimit(),
+        TaskStatusMiddleware(store_factory, retry_backoff_seconds=settings.retry_backoff_seconds),
+    ]
+
+
+@cache
+def worker_broker() -> Broker:
+    """The process-wide broker for worker services, configured from the environment."""
+    settings = Settings.from_env()
+    broker = make_broker(settings.redis_url, worker_middleware(settings))
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[TaskFunction], Any]:
+    """Declare the Dramatiq actor for a catalog entry.
+
+    The decorated function receives the claimed Task (params loaded from Postgres, never from
+    the message) and returns a small JSON-able result, which the status middleware records.
+    """
+    spec = get_spec(task_name)
+
+    def decorate(fn: TaskFunction) -> dramatiq.Actor[[], None]:
+        def run() -> None:
+            set_result(fn(current_task()))
+
+        run.__name__ = fn.__name__
+        run.__qualname__ = fn.__qualname__
+        run.__module__ = fn.__module__
+        return dramatiq.actor(
+            run,
+            actor_name=spec.name,
+            queue_name=spec.queue,
+            time_limit=spec.time_limit_ms,
+            broker=broker or worker_broker(),
+        )
+
+    return decorate
+
+
+def run_worker(module: str, queue: str) -> None:
+    """Run the Dramatiq CLI for one worker service: its actors module, its one queue."""
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    settings = Settings.from_env()
+    args = make_argument_parser().parse_args(
+        [
+            module,
+            "--queues",
+            queue,
+            "--processes",
+            str(settings.worker_processes),
+            "--threads",
+            str(settings.worker_threads),
+        ]
+    )
+    raise SystemExit(dramatiq_main(args))
