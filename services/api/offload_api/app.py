@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from offload_api import errors, health, services, tasks
+from offload_api import errors, health, limits, services, tasks
 from offload_shared.settings import Settings
 
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
@@ -31,7 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    limits.init_app(app, settings.max_body_bytes)
 
     api = Api(app)
     api.register_blueprint(tasks.blp)

@@ -18,6 +18,7 @@ def main() -> None:
         f"--threads={settings.api_threads}",
         "--worker-class=gthread",
         "--access-logfile=-",
+        "--no-control-socket",
         "offload_api.wsgi:app",
     ]
     os.execv(gunicorn, argv)  # noqa: S606 - replaces this process with gunicorn

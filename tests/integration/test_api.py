@@ -1,0 +1,194 @@
+"""The HTTP contract, through Flask's test client, against real Postgres and Redis."""
+
+import json
+import uuid
+
+import pytest
+
+from offload_api.app import create_app
+from offload_shared.apikeys import create_key
+from offload_shared.store import TaskFilter, TaskStore
+
+EMAIL = {
+    "task_name": "email.send_notification",
+    "params": {"to": "a@example.com", "subject": "Hi", "body": "Hello"},
+}
+
+
+@pytest.fixture
+def app(infra):
+    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings()})
+    yield app
+    app.extensions["offload"].close()
+
+
+@pytest.fixture
+def client(app, api_key):
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return c
+
+
+def queued_ids(redis_client, queue):
+    return {json.loads(raw)["message_id"] for raw in redis_client.hvals(f"dramatiq:{queue}.msgs")}
+
+
+def rows(db, tenant):
+    return TaskStore(db).count(tenant, TaskFilter())
+
+
+def test_enqueue_records_pending_task_and_publishes_its_message(client, redis_client, db, tenant):
+    response = client.post("/api/tasks/enqueue", json={**EMAIL, "priority": 9, "max_retries": 5})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert (body["status"], body["priority"], body["max_retries"]) == ("pending", 9, 5)
+    assert body["task_type"] == "email"
+    assert queued_ids(redis_client, "email") == {body["task_id"]}
+    assert TaskStore(db).get(tenant, uuid.UUID(body["task_id"])).params == EMAIL["params"]
+
+
+def test_get_returns_the_whole_record(client):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    body = client.get(f"/api/tasks/{task_id}").get_json()
+    for field in (
+        "params",
+        "result",
+        "error_message",
+        "retry_count",
+        "max_retries",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "progress",
+    ):
+        assert field in body
+    assert body["params"] == EMAIL["params"]
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "code", "named"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "json"),
+        ({"json": {"task_name": "email.nope"}}, 422, "task_name"),
+        ({"json": {**EMAIL, "params": {"to": "x", "subject": "s", "body": "b"}}}, 422, "to"),
+        (
+            {"json": {**EMAIL, "params": {**EMAIL["params"], "subject": "a\nBcc: b@c.d"}}},
+            422,
+            "subject",
+        ),
+        ({"json": {**EMAIL, "priority": 11}}, 422, "priority"),
+        ({"json": {**EMAIL, "task_type": "report"}}, 422, "task_type"),
+        (
+            {
+                "data": json.dumps({**EMAIL, "pad": "x" * 2_000_000}),
+                "content_type": "application/json",
+            },
+            413,
+            None,
+        ),
+    ],
+    ids=[
+        "malformed-json",
+        "unknown-task",
+        "bad-address",
+        "crlf-subject",
+        "priority-range",
+        "wrong-task-type",
+        "oversized-body",
+    ],
+)
+def test_bad_input_gets_its_error_and_stores_nothing(
+    client, redis_client, db, tenant, request_kwargs, code, named
+):
+    response = client.post("/api/tasks/enqueue", **request_kwargs)
+    assert response.status_code == code
+    body = response.get_json()
+    assert body["code"] == code
+    assert body["status"]
+    if named:
+        assert named in json.dumps(body["errors"])
+    assert rows(db, tenant) == 0
+    assert queued_ids(redis_client, "email") == set()
+
+
+@pytest.mark.parametrize("header", [None, "Bearer ofk_wrong", "Basic abc", "Bearer "])
+def test_missing_or_bad_key_is_401_and_stores_nothing(app, db, tenant, header):
+    headers = {"Authorization": header} if header else {}
+    response = app.test_client().post("/api/tasks/enqueue", json=EMAIL, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.get_json()["code"] == 401
+    assert rows(db, tenant) == 0
+
+
+def test_another_tenant_gets_404_not_403(app, client, db):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    other = app.test_client()
+    other_key = create_key(db, f"other-{uuid.uuid4().hex[:8]}")
+    other.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {other_key}"
+    assert other.get(f"/api/tasks/{task_id}").status_code == 404
+    assert other.get(f"/api/tasks/{task_id}/events").status_code == 404
+    assert other.post(f"/api/tasks/{task_id}/cancel").status_code == 404
+    assert other.get("/api/tasks/count/all").get_json() == {"count": 0}
+    assert other.get("/api/tasks/").get_json()["items"] == []
+    assert client.get(f"/api/tasks/{task_id}").get_json()["status"] == "pending"
+
+
+def test_list_filters_pages_and_caps_limit(client):
+    for _ in range(3):
+        client.post("/api/tasks/enqueue", json=EMAIL)
+    client.post("/api/tasks/enqueue", json={"task_name": "analytics.update_dashboard"})
+
+    page = client.get("/api/tasks/?task_type=email&limit=2&offset=0").get_json()
+    assert (len(page["items"]), page["total"], page["limit"]) == (2, 3, 2)
+    assert {t["task_type"] for t in page["items"]} == {"email"}
+    assert client.get("/api/tasks/?status=pending").get_json()["total"] == 4
+    assert client.get("/api/tasks/?limit=201").status_code == 422
+    assert client.get("/api/tasks/?status=bogus").status_code == 422
+    assert client.get("/api/tasks/count/all?task_type=analytics").get_json() == {"count": 1}
+    assert client.get("/api/tasks/count/all?status=completed").get_json() == {"count": 0}
+
+
+def test_cancel_pending_then_conflict(client):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    cancelled = client.post(f"/api/tasks/{task_id}/cancel")
+    assert (cancelled.status_code, cancelled.get_json()["status"]) == (200, "cancelled")
+    again = client.post(f"/api/tasks/{task_id}/cancel")
+    assert again.status_code == 409
+    events = client.get(f"/api/tasks/{task_id}/events").get_json()["items"]
+    assert [e["status"] for e in events] == ["pending", "cancelled"]
+
+
+def test_unknown_task_id_is_404_in_the_error_shape(client):
+    response = client.get(f"/api/tasks/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == 404
+
+
+def test_redis_down_means_503_and_no_row(infra, db, tenant, api_key):
+    app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
+    client = app.test_client()
+    response = client.post(
+        "/api/tasks/enqueue", json=EMAIL, headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert response.status_code == 503
+    assert "Redis" in response.get_json()["message"]
+    assert rows(db, tenant) == 0
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"]["postgres"] == "ok"
+    assert ready.get_json()["checks"]["redis"] != "ok"
+    app.extensions["offload"].close()
+
+
+def test_probes_and_docs_need_no_key(app):
+    c = app.test_client()
+    assert c.get("/healthz").status_code == 200
+    assert c.get("/readyz").get_json() == {
+        "status": "ok",
+        "checks": {"postgres": "ok", "redis": "ok"},
+    }
+    spec = c.get("/openapi.json").get_json()
+    assert "/api/tasks/enqueue" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert c.get("/docs").status_code == 200

@@ -1,0 +1,36 @@
+"""The `offload` command as an operator runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from offload_shared.apikeys import KeyResolver
+
+OFFLOAD = str(Path(sys.executable).with_name("offload"))
+
+
+def run(infra, *args):
+    env = {**os.environ, "DATABASE_URL": infra.database_url, "REDIS_URL": infra.redis_url}
+    return subprocess.run([OFFLOAD, *args], env=env, capture_output=True, text=True, check=False)
+
+
+def test_api_key_create_prints_a_working_key_alone_on_its_last_line(infra, db):
+    result = run(infra, "api-key", "create", "--tenant", "cli-tenant")
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("ofk_")
+    assert " " not in key
+    assert KeyResolver(db).tenant_for(key) == "cli-tenant"
+
+
+def test_api_key_create_rejects_a_bad_tenant_name(infra):
+    result = run(infra, "api-key", "create", "--tenant", "no spaces allowed")
+    assert result.returncode == 1
+    assert "tenant" in result.stderr
+
+
+def test_migrate_reports_the_schema_version(infra):
+    result = run(infra, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("schema at version ")

@@ -1,0 +1,47 @@
+import uuid
+
+import psycopg
+import pytest
+
+from offload_shared import migrate
+
+
+@pytest.fixture
+def empty_database(infra):
+    """A brand-new database on the test server, dropped afterwards."""
+    name = f"offload_mig_{uuid.uuid4().hex[:8]}"
+    base, _, _ = infra.database_url.rpartition("/")
+    with psycopg.connect(infra.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{base}/{name}"
+    with psycopg.connect(infra.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def tables(url):
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'offload'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_all_migrations_apply_to_an_empty_database_roll_back_and_reapply(empty_database):
+    latest = migrate.available()[-1].version
+    assert migrate.migrate(empty_database) == [
+        f"applied {m.version:04d}_{m.name}" for m in migrate.available()
+    ]
+    assert migrate.current_version(empty_database) == latest
+    assert {"tasks", "task_events", "api_keys", "artifacts"} <= tables(empty_database)
+
+    migrate.migrate(empty_database, 0)
+    assert tables(empty_database) == {"schema_migrations"}
+    assert migrate.current_version(empty_database) == 0
+
+    migrate.migrate(empty_database)
+    assert migrate.current_version(empty_database) == latest
+
+
+def test_migrate_twice_is_a_no_op(empty_database):
+    migrate.migrate(empty_database)
+    assert migrate.migrate(empty_database) == []

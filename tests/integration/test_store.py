@@ -1,0 +1,99 @@
+import uuid
+
+import pytest
+
+from offload_shared.catalog import get_spec
+from offload_shared.enqueue import new_task
+from offload_shared.errors import TaskConflict, TaskNotFound
+from offload_shared.models import TaskStatus
+from offload_shared.store import TaskFilter, TaskStore
+
+PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
+
+
+@pytest.fixture
+def store(db):
+    return TaskStore(db)
+
+
+def create(store, tenant, name="email.send_notification", params=PARAMS, **kw):
+    return store.create(new_task(get_spec(name), tenant, params, **kw))
+
+
+def history(store, tenant, task):
+    return [(e.status, e.attempt) for e in store.events(tenant, task.id)]
+
+
+def test_create_applies_catalog_defaults_and_records_history(store, tenant):
+    task = create(store, tenant)
+    assert task.status is TaskStatus.PENDING
+    assert (task.priority, task.max_retries, task.queue) == (3, 3, "email")
+    assert store.get(tenant, task.id) == task
+    assert history(store, tenant, task) == [("pending", 0)]
+
+
+def test_transitions_each_append_history(store, tenant):
+    task = create(store, tenant, max_retries=1)
+    assert store.mark_running(task.id).attempts == 1
+    retried = store.mark_retrying(task.id, "boom", 0.5)
+    assert (retried.status, retried.retry_count, retried.error_message) == ("pending", 1, "boom")
+    assert retried.next_attempt_at is not None
+    store.mark_running(task.id)
+    done = store.mark_completed(task.id, {"ok": True})
+    assert (done.status, done.result, done.error_message) == ("completed", {"ok": True}, None)
+    assert done.completed_at is not None
+    assert history(store, tenant, task) == [
+        ("pending", 0),
+        ("running", 1),
+        ("pending", 1),
+        ("running", 2),
+        ("completed", 2),
+    ]
+
+
+def test_failed_keeps_the_error(store, tenant):
+    task = create(store, tenant)
+    store.mark_running(task.id)
+    failed = store.mark_failed(task.id, "SMTPDataError: 554 rejected")
+    assert (failed.status, failed.error_message) == ("failed", "SMTPDataError: 554 rejected")
+
+
+def test_mark_running_refuses_anything_not_pending(store, tenant):
+    task = create(store, tenant)
+    store.cancel(tenant, task.id)
+    assert store.mark_running(task.id) is None
+    assert store.mark_running(uuid.uuid4()) is None
+
+
+def test_cancel_only_pending_tasks(store, tenant):
+    task = create(store, tenant)
+    store.mark_running(task.id)
+    with pytest.raises(TaskConflict):
+        store.cancel(tenant, task.id)
+
+
+def test_tenants_are_isolated(store, tenant):
+    task = create(store, tenant)
+    with pytest.raises(TaskNotFound):
+        store.get("someone-else", task.id)
+    with pytest.raises(TaskNotFound):
+        store.cancel("someone-else", task.id)
+    assert store.count("someone-else", TaskFilter()) == 0
+
+
+def test_list_and_count_filter_and_page(store, tenant):
+    emails = [create(store, tenant) for _ in range(3)]
+    report = create(
+        store, tenant, "reports.generate_excel", {"report_name": "r", "columns": ["a"], "rows": []}
+    )
+    store.cancel(tenant, emails[0].id)
+
+    assert store.count(tenant, TaskFilter()) == 4
+    assert store.count(tenant, TaskFilter(task_type="email")) == 3
+    assert store.count(tenant, TaskFilter(status=TaskStatus.CANCELLED)) == 1
+    assert store.count(tenant, TaskFilter(task_name="reports.generate_excel")) == 1
+
+    newest_first = store.list(tenant, TaskFilter(), limit=10, offset=0)
+    assert [t.id for t in newest_first] == [report.id, *[e.id for e in reversed(emails)]]
+    page = store.list(tenant, TaskFilter(task_type="email"), limit=2, offset=2)
+    assert [t.id for t in page] == [emails[0].id]

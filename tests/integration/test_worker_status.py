@@ -1,0 +1,156 @@
+"""The status middleware around real actors: StubBroker for wiring, real Redis for delivery."""
+
+import threading
+
+import dramatiq
+import pytest
+from dramatiq.brokers.stub import StubBroker
+
+from offload_shared.broker import Publisher, make_broker
+from offload_shared.catalog import get_spec
+from offload_shared.enqueue import new_task, submit
+from offload_shared.errors import PermanentTaskError
+from offload_shared.store import TaskStore
+from offload_shared.worker import task_actor, worker_middleware
+from tests.conftest import wait_for
+
+PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@pytest.fixture
+def redis_broker(infra, redis_client):
+    settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
+    broker = make_broker(settings.redis_url, worker_middleware(settings))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def run_worker():
+    workers = []
+
+    def start(broker):
+        worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def enqueue(db, broker, tenant, **kw):
+    store = TaskStore(db)
+    spec = get_spec("email.send_notification")
+    return submit(store, Publisher(broker), new_task(spec, tenant, PARAMS, **kw))
+
+
+def finished(db, tenant, task):
+    current = TaskStore(db).get(tenant, task.id)
+    return current if current.status in FINISHED else None
+
+
+def history(db, tenant, task):
+    return [e.status for e in TaskStore(db).events(tenant, task.id)]
+
+
+def test_success_records_running_then_completed_with_result(db, tenant, redis_broker, run_worker):
+    seen = []
+
+    @task_actor("email.send_notification", broker=redis_broker)
+    def send(task):
+        seen.append((task.id, task.params, task.status))
+        return {"sent": True}
+
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.result, done.attempts) == ("completed", {"sent": True}, 1)
+    assert seen == [(task.id, PARAMS, "running")]
+    assert history(db, tenant, task) == ["pending", "running", "completed"]
+
+
+def test_a_failure_is_retried_with_retry_count_then_completes(db, tenant, redis_broker, run_worker):
+    calls = []
+
+    @task_actor("email.send_notification", broker=redis_broker)
+    def flaky(task):
+        calls.append(task.retry_count)
+        if len(calls) == 1:
+            raise TimeoutError("smtp timed out")
+        return {"ok": True}
+
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.retry_count, done.attempts) == ("completed", 1, 2)
+    assert calls == [0, 1]
+    assert history(db, tenant, task) == ["pending", "running", "pending", "running", "completed"]
+
+
+def test_spent_retries_fail_the_task_with_its_last_error(db, tenant, redis_broker, run_worker):
+    @task_actor("email.send_notification", broker=redis_broker)
+    def broken(task):
+        raise ConnectionRefusedError(f"attempt {task.attempts}")
+
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant, max_retries=2)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts, done.retry_count) == ("failed", 3, 2)
+    assert done.error_message == "ConnectionRefusedError: attempt 3"
+    assert done.completed_at is not None
+
+
+def test_permanent_error_fails_at_once(db, tenant, redis_broker, run_worker):
+    @task_actor("email.send_notification", broker=redis_broker)
+    def rejected(task):
+        raise PermanentTaskError("554 no such user")
+
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant, max_retries=5)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts) == ("failed", 1)
+    assert "554 no such user" in done.error_message
+
+
+def test_a_cancelled_task_is_skipped_and_never_runs(db, tenant, redis_broker, run_worker):
+    ran = threading.Event()
+
+    @task_actor("email.send_notification", broker=redis_broker)
+    def send(task):
+        if task.params["subject"] == "cancelled":
+            ran.set()
+        return {}
+
+    store = TaskStore(db)
+    spec = get_spec("email.send_notification")
+    cancelled = submit(
+        store, Publisher(redis_broker), new_task(spec, tenant, {**PARAMS, "subject": "cancelled"})
+    )
+    store.cancel(tenant, cancelled.id)
+    marker = enqueue(db, redis_broker, tenant)  # FIFO: handled after the cancelled one
+    run_worker(redis_broker)
+    wait_for(lambda: finished(db, tenant, marker))
+    assert not ran.is_set()
+    after = store.get(tenant, cancelled.id)
+    assert (after.status, after.attempts, after.started_at) == ("cancelled", 0, None)
+
+
+def test_actor_wiring_on_the_stub_broker(db, tenant, infra, run_worker):
+    broker = StubBroker(middleware=worker_middleware(infra.settings()))
+    broker.emit_after("process_boot")
+
+    @task_actor("reports.generate_excel", broker=broker)
+    def report(task):
+        return {"rows": len(task.params["rows"])}
+
+    spec = get_spec("reports.generate_excel")
+    params = {"report_name": "r", "columns": ["a"], "rows": [[1], [2]]}
+    task = submit(TaskStore(db), Publisher(broker), new_task(spec, tenant, params))
+    worker = run_worker(broker)
+    broker.join("reports")
+    worker.join()
+    done = TaskStore(db).get(tenant, task.id)
+    assert (done.status, done.result) == ("completed", {"rows": 2})

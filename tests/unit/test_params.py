@@ -1,0 +1,63 @@
+import pytest
+from marshmallow import ValidationError
+
+from offload_shared.catalog import CATALOG, get_spec
+from offload_shared.errors import UnknownTask
+
+
+def errors_for(task_name, params):
+    with pytest.raises(ValidationError) as err:
+        get_spec(task_name).load_params(params)
+    return err.value.messages
+
+
+def test_every_catalog_entry_is_complete():
+    for name, spec in CATALOG.items():
+        assert spec.name == name
+        assert spec.category in {"email", "report", "analytics", "cleanup"}
+        assert 1 <= spec.default_priority <= 10
+        assert spec.time_limit_ms > 0
+
+
+def test_unknown_task_name_raises_unknown_task():
+    with pytest.raises(UnknownTask):
+        get_spec("email.nope")
+
+
+def test_notification_accepts_valid_params():
+    params = {"to": "a@example.com", "subject": "Hi", "body": "Hello"}
+    assert get_spec("email.send_notification").load_params(params) == params
+
+
+def test_notification_rejects_header_injection_and_bad_address():
+    errors = errors_for(
+        "email.send_notification",
+        {"to": "not-an-address", "subject": "a\r\nBcc: x@y.z", "body": "b"},
+    )
+    assert set(errors) == {"to", "subject"}
+
+
+def test_unknown_param_is_named():
+    errors = errors_for("analytics.update_dashboard", {"surprise": 1})
+    assert "surprise" in errors
+
+
+def test_excel_rows_must_match_columns():
+    errors = errors_for(
+        "reports.generate_excel", {"report_name": "r", "columns": ["a", "b"], "rows": [[1, 2], [3]]}
+    )
+    assert errors == {"rows": {"1": ["has 1 cells, expected 2"]}}
+
+
+def test_excel_cells_must_be_scalars():
+    errors = errors_for(
+        "reports.generate_excel", {"report_name": "r", "columns": ["a"], "rows": [[{"x": 1}]]}
+    )
+    assert "rows" in errors
+
+
+def test_excel_report_name_cannot_escape_a_filename():
+    errors = errors_for(
+        "reports.generate_excel", {"report_name": '../x"', "columns": ["a"], "rows": []}
+    )
+    assert "report_name" in errors

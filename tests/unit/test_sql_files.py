@@ -1,0 +1,36 @@
+from offload_shared import migrate, sql
+
+REQUIRED = {
+    "insert_task",
+    "delete_task",
+    "get_task",
+    "list_tasks",
+    "count_tasks",
+    "task_events",
+    "mark_running",
+    "mark_completed",
+    "mark_retrying",
+    "mark_failed",
+    "cancel_pending",
+    "set_progress",
+    "insert_api_key",
+    "tenant_for_key",
+    "insert_artifact",
+    "artifact_for_task",
+    "insert_snapshot",
+    "latest_snapshot",
+}
+
+
+def test_shared_queries_file_defines_every_required_query():
+    assert set(sql.load("offload_shared")) >= REQUIRED
+
+
+def test_analytics_queries_load():
+    assert {"status_counts", "mean_durations"} <= set(sql.load("offload_analytics_worker"))
+
+
+def test_every_migration_has_up_and_down_in_sequence():
+    migrations = migrate.available()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert all(m.up.strip() and m.down.strip() for m in migrations)
