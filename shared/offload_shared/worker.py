@@ -68,6 +68,9 @@ def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[Tas
             actor_name=spec.name,
             queue_name=spec.queue,
             time_limit=spec.time_limit_ms,
+            # Every exception is "expected": Dramatiq then logs only its type, never its text
+            # (which can hold addresses); the status middleware records the text for the tenant.
+            throws=(Exception,),
             broker=broker or worker_broker(),
         )
 

@@ -74,7 +74,14 @@ def describe(exc: BaseException) -> str:
 
 
 class TaskStatusMiddleware(Middleware):
-    """One store per worker process, opened after the fork."""
+    """One store per worker process, opened after the fork.
+
+    It owns retries (Dramatiq's Retries middleware is not installed): the decision uses the
+    task's retry_count and max_retries from Postgres. It also takes Dramatiq's `throws` actor
+    option, which tells the worker that failures are handled here and need no traceback log.
+    """
+
+    actor_options = frozenset({"throws"})
 
     def __init__(
         self, store_factory: Callable[[], TaskStore], *, retry_backoff_seconds: float
@@ -126,6 +133,14 @@ class TaskStatusMiddleware(Middleware):
         if run is None or str(run.task.id) != message.message_id:
             return
         task = run.task
+        if exception is not None:
+            log.warning(
+                "task %s (%s) attempt %d raised %s",
+                task.id,
+                task.task_name,
+                task.attempts,
+                type(exception).__name__,
+            )
         try:
             if exception is None:
                 self.store.mark_completed(task.id, run.result)
