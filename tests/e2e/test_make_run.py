@@ -1,0 +1,113 @@
+"""`make run`'s supervisor as a newcomer uses it: start it, read the banner, enqueue a task with
+the printed key, press Ctrl-C, and find nothing left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from offload_dev.procs import free_port
+from tests.conftest import wait_for
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "REDIS_URL": infra.redis_url,
+        "API_PORT": str(port),
+    }
+    env.pop("OFFLOAD_SMTP_HOST", None)
+    supervisor = subprocess.Popen(
+        [str(Path(sys.executable).with_name("offload-dev"))],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(supervisor.stdout), daemon=True)
+    reader.start()
+    try:
+        banner = wait_for(
+            lambda: "Offload is running" in "".join(lines) and "".join(lines), timeout=90
+        )
+        key = re.search(r"dev API key\s+(ofk_\S+)", banner)[1]
+        assert f"http://127.0.0.1:{port}" in banner
+        started = descendants(supervisor.pid)
+
+        api = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {key}"}
+        task = requests.post(
+            f"{api}/api/tasks/enqueue",
+            headers=auth,
+            timeout=5,
+            json={
+                "task_name": "email.send_notification",
+                "params": {"to": "first@example.com", "subject": "It works", "body": "Hi"},
+            },
+        ).json()
+        done = wait_for(
+            lambda: (
+                (
+                    t := requests.get(
+                        f"{api}/api/tasks/{task['task_id']}", headers=auth, timeout=5
+                    ).json()
+                )["status"]
+                == "completed"
+                and t
+            ),
+            timeout=30,
+        )
+        assert done["result"]["accepted"] == ["first@example.com"]
+        wait_for(lambda: "to=first@example.com subject='It works'" in "".join(lines))
+    finally:
+        supervisor.send_signal(signal.SIGINT)
+        supervisor.wait(timeout=60)
+        reader.join(timeout=5)
+        supervisor.stdout.close()
+    assert supervisor.returncode == 0, "".join(lines)
+    assert "stopped" in lines[-1]
+    assert [pid for pid in started if alive(pid)] == []
