@@ -4,10 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := -e shared -e services/api -e services/email_worker \
             -e services/report_worker -e services/analytics_worker -e devtools
-MANIFESTS := pyproject.toml shared/pyproject.toml devtools/pyproject.toml \
+MANIFESTS := pyproject.toml constraints.txt shared/pyproject.toml devtools/pyproject.toml \
              $(wildcard services/*/pyproject.toml)
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv lock clean
 
 run: $(BIN)/.installed
 	$(BIN)/offload-dev
@@ -26,8 +26,16 @@ venv: $(BIN)/.installed
 $(BIN)/.installed: $(MANIFESTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet $(PACKAGES) --group dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) --group dev
 	touch $@
+
+# After changing a dependency: re-resolve uv.lock and re-export the pins pip installs from.
+lock: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv lock
+	{ echo "# Pinned versions for pip installs, exported from uv.lock by \`make lock\`. Do not edit by hand."; \
+	  $(BIN)/uv export --all-packages --all-groups --no-hashes --no-emit-workspace --no-header \
+	    --no-annotate --frozen --format requirements-txt; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) .offload .pytest_cache .ruff_cache
