@@ -43,8 +43,9 @@ class Database:
         application_name: str = "offload",
         pool_timeout: float = 5.0,
     ) -> None:
-        self._pool = psycopg_pool.ConnectionPool(
+        self._pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
             url,
+            connection_class=psycopg.Connection[dict[str, Any]],
             min_size=1,
             max_size=max_size,
             timeout=pool_timeout,

@@ -73,7 +73,7 @@ class TaskStore:
             raise TaskNotFound(f"task {task_id} not found")
         return task
 
-    def list(self, tenant: str, where: TaskFilter, *, limit: int, offset: int) -> list[Task]:
+    def find(self, tenant: str, where: TaskFilter, *, limit: int, offset: int) -> list[Task]:
         rows = self.db.fetch_all(
             query("list_tasks"), {**where.params(tenant), "limit": limit, "offset": offset}
         )

@@ -64,7 +64,6 @@ def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[Tas
         run.__qualname__ = fn.__qualname__
         run.__module__ = fn.__module__
         return dramatiq.actor(
-            run,
             actor_name=spec.name,
             queue_name=spec.queue,
             time_limit=spec.time_limit_ms,
@@ -72,7 +71,7 @@ def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[Tas
             # (which can hold addresses); the status middleware records the text for the tenant.
             throws=(Exception,),
             broker=broker or worker_broker(),
-        )
+        )(run)
 
     return decorate
 

@@ -192,3 +192,10 @@ def test_probes_and_docs_need_no_key(app):
     assert "/api/tasks/enqueue" in spec["paths"]
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert c.get("/docs").status_code == 200
+
+
+def test_artifact_of_a_task_without_one_is_404(client):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    response = client.get(f"/api/tasks/{task_id}/artifact")
+    assert response.status_code == 404
+    assert "no artifact" in response.get_json()["message"]

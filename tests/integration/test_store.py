@@ -93,7 +93,7 @@ def test_list_and_count_filter_and_page(store, tenant):
     assert store.count(tenant, TaskFilter(status=TaskStatus.CANCELLED)) == 1
     assert store.count(tenant, TaskFilter(task_name="reports.generate_excel")) == 1
 
-    newest_first = store.list(tenant, TaskFilter(), limit=10, offset=0)
+    newest_first = store.find(tenant, TaskFilter(), limit=10, offset=0)
     assert [t.id for t in newest_first] == [report.id, *[e.id for e in reversed(emails)]]
-    page = store.list(tenant, TaskFilter(task_type="email"), limit=2, offset=2)
+    page = store.find(tenant, TaskFilter(task_type="email"), limit=2, offset=2)
     assert [t.id for t in page] == [emails[0].id]

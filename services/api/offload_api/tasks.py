@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from offload_api.auth import require_tenant, tenant
 from offload_api.schemas import (
@@ -22,6 +22,7 @@ from offload_api.schemas import (
 from offload_api.services import services
 from offload_shared import artifacts
 from offload_shared.enqueue import new_task, submit
+from offload_shared.errors import TaskNotFound
 from offload_shared.models import Task
 from offload_shared.store import TaskFilter
 
@@ -61,7 +62,7 @@ class TaskList(MethodView):
         store = services().store
         where = _filter(args)
         return {
-            "items": store.list(tenant(), where, limit=args["limit"], offset=args["offset"]),
+            "items": store.find(tenant(), where, limit=args["limit"], offset=args["offset"]),
             "total": store.count(tenant(), where),
             "limit": args["limit"],
             "offset": args["offset"],
@@ -109,7 +110,7 @@ class TaskArtifact(MethodView):
         """Download the file a report task produced."""
         found = artifacts.load_for_task(services().db, tenant(), task_id)
         if found is None:
-            abort(404, message=f"task {task_id} has no artifact")
+            raise TaskNotFound(f"task {task_id} has no artifact")
         meta, content = found
         return Response(
             content,

@@ -81,7 +81,9 @@ class TaskStatusMiddleware(Middleware):
     option, which tells the worker that failures are handled here and need no traceback log.
     """
 
-    actor_options = frozenset({"throws"})
+    @property
+    def actor_options(self) -> set[str]:
+        return {"throws"}
 
     def __init__(
         self, store_factory: Callable[[], TaskStore], *, retry_backoff_seconds: float
@@ -109,7 +111,7 @@ class TaskStatusMiddleware(Middleware):
             task = self.store.mark_running(task_id)
         except StoreError:
             log.warning("store unavailable; redelivering %s later", message.message_id)
-            broker.enqueue(message, delay=STORE_OUTAGE_REDELIVERY_MS)
+            broker.enqueue(message.copy(), delay=STORE_OUTAGE_REDELIVERY_MS)
             raise SkipMessage("store unavailable") from None
         except ValueError:
             raise SkipMessage("message id is not a task id") from None
@@ -147,7 +149,7 @@ class TaskStatusMiddleware(Middleware):
             elif self._should_retry(task, exception):
                 delay = backoff_seconds(task.retry_count, self.retry_backoff_seconds)
                 self.store.mark_retrying(task.id, describe(exception), delay)
-                broker.enqueue(message, delay=int(delay * 1000))
+                broker.enqueue(message.copy(), delay=int(delay * 1000))
             else:
                 self.store.mark_failed(task.id, describe(exception))
         except OffloadError:
