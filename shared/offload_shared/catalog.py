@@ -34,41 +34,41 @@ class TaskSpec:
         return self.params_schema().load(raw)  # type: ignore[return-value]
 
 
+def _spec(
+    name: str,
+    category: str,
+    queue: str,
+    schema: type[Schema],
+    priority: int,
+    time_limit_s: int,
+    description: str,
+) -> TaskSpec:
+    return TaskSpec(name, category, queue, schema, priority, 3, time_limit_s * 1000, description)
+
+
+# Default priorities follow the seed systems: email 3, reports 5, analytics 2, cleanup 1.
 CATALOG: Mapping[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec(
-            name="email.send_notification",
-            category="email",
-            queue="email",
-            params_schema=params.SendNotificationParams,
-            default_priority=3,
-            default_max_retries=3,
-            time_limit_ms=60_000,
-            description="Send one plain-text email over SMTP.",
-        ),
-        TaskSpec(
-            name="reports.generate_excel",
-            category="report",
-            queue="reports",
-            params_schema=params.GenerateExcelParams,
-            default_priority=5,
-            default_max_retries=3,
-            time_limit_ms=600_000,
-            description="Build an .xlsx workbook from columns and rows; store it as an artifact.",
-        ),
-        TaskSpec(
-            name="analytics.update_dashboard",
-            category="analytics",
-            queue="analytics",
-            params_schema=params.UpdateDashboardParams,
-            default_priority=2,
-            default_max_retries=3,
-            time_limit_ms=120_000,
-            description="Count the tenant's tasks by status and type, with mean duration.",
-        ),
+        _spec("email.send_notification", "email", "email", params.SendNotificationParams, 3, 60,
+              "Send an email: text and/or HTML body, or a named template with its context."),
+        _spec("email.send_confirmation", "email", "email", params.SendConfirmationParams, 3, 60,
+              "Send the templated confirmation for a record (id, title, summary)."),
+        _spec("reports.generate_excel", "report", "reports", params.GenerateExcelParams, 5, 1800,
+              "Build an .xlsx from inline rows, the task history or a registered source."),
+        _spec("reports.generate_pdf", "report", "reports", params.GeneratePdfParams, 5, 120,
+              "Build a PDF for one record: title, fields and an optional table."),
+        _spec("analytics.update_dashboard", "analytics", "analytics",
+              params.UpdateDashboardParams, 2, 120,
+              "Per queue and type: status counts, throughput, rates, durations, retries, errors."),
+        _spec("analytics.process_data", "analytics", "analytics", params.ProcessDataParams, 2, 300,
+              "Compute task_trends or failure_breakdown over a date range; keep a snapshot."),
+        _spec("analytics.sync_metrics", "analytics", "analytics", params.SyncMetricsParams, 2, 120,
+              "Fetch JSON metrics from an HTTP source and upsert them."),
+        _spec("cleanup.old_records", "cleanup", "analytics", params.CleanupParams, 1, 600,
+              "Delete finished tasks, their history and expired artifacts past the window."),
     )
-}
+}  # fmt: skip
 
 QUEUES = frozenset(spec.queue for spec in CATALOG.values())
 

@@ -35,5 +35,9 @@ class UnknownTask(OffloadError):
     """The task name is not in the catalog."""
 
 
+class TaskCancelled(OffloadError):
+    """Raised at a task's checkpoint when a cancel was requested: the task ends `cancelled`."""
+
+
 class PermanentTaskError(OffloadError):
     """Raised by task code for a failure that retrying cannot fix: the task fails at once."""

@@ -51,6 +51,7 @@ class Task(_FromRow):
     next_attempt_at: datetime | None
     started_at: datetime | None
     completed_at: datetime | None
+    cancel_requested_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))
@@ -75,5 +76,6 @@ class Artifact(_FromRow):
     content_type: str
     size_bytes: int
     sha256: str
+    chunks: int
     created_at: datetime
     expires_at: datetime | None

@@ -73,7 +73,7 @@ WITH t AS (
     UPDATE offload.tasks
     SET status = 'pending', retry_count = retry_count + 1, error_message = %(error)s,
         next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
-    WHERE id = %(id)s AND status = 'running'
+    WHERE id = %(id)s AND status = 'running' AND cancel_requested_at IS NULL
     RETURNING *
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -105,8 +105,34 @@ WITH t AS (
 )
 SELECT * FROM t;
 
+-- name: request_cancel
+WITH t AS (
+    UPDATE offload.tasks SET cancel_requested_at = now()
+    WHERE id = %(id)s AND tenant = %(tenant)s AND status = 'running'
+      AND cancel_requested_at IS NULL
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, 'cancel requested', cancel_requested_at FROM t
+)
+SELECT * FROM t;
+
+-- name: mark_cancelled
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
+    WHERE id = %(id)s AND status = 'running'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, 'stopped after a cancel request', completed_at FROM t
+)
+SELECT * FROM t;
+
 -- name: set_progress
-UPDATE offload.tasks SET progress = %(progress)s WHERE id = %(id)s AND status = 'running';
+UPDATE offload.tasks SET progress = %(progress)s
+WHERE id = %(id)s AND status = 'running'
+RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: insert_api_key
 INSERT INTO offload.api_keys (id, tenant, key_hash, prefix)
@@ -117,20 +143,32 @@ SELECT tenant FROM offload.api_keys WHERE key_hash = %(key_hash)s AND revoked_at
 
 -- name: insert_artifact
 INSERT INTO offload.artifacts (id, task_id, tenant, filename, content_type, size_bytes, sha256,
-                               content, expires_at)
+                               chunks, expires_at)
 VALUES (%(id)s, %(task_id)s, %(tenant)s, %(filename)s, %(content_type)s, %(size_bytes)s,
-        %(sha256)s, %(content)s, %(expires_at)s)
-RETURNING id, task_id, tenant, filename, content_type, size_bytes, sha256, created_at,
+        %(sha256)s, %(chunks)s, %(expires_at)s)
+RETURNING id, task_id, tenant, filename, content_type, size_bytes, sha256, chunks, created_at,
           expires_at;
 
+-- name: insert_artifact_chunk
+INSERT INTO offload.artifact_chunks (artifact_id, seq, data)
+VALUES (%(artifact_id)s, %(seq)s, %(data)s);
+
 -- name: artifact_for_task
-SELECT id, task_id, tenant, filename, content_type, size_bytes, sha256, created_at, expires_at,
-       content
+SELECT id, task_id, tenant, filename, content_type, size_bytes, sha256, chunks, created_at,
+       expires_at
 FROM offload.artifacts
 WHERE task_id = %(task_id)s AND tenant = %(tenant)s
   AND (expires_at IS NULL OR expires_at > now())
 ORDER BY created_at DESC
 LIMIT 1;
+
+-- name: artifact_chunk
+SELECT data FROM offload.artifact_chunks WHERE artifact_id = %(artifact_id)s AND seq = %(seq)s;
+
+-- name: delete_expired_artifacts
+DELETE FROM offload.artifacts
+WHERE id IN (SELECT id FROM offload.artifacts WHERE expires_at <= now() LIMIT %(limit)s)
+RETURNING id;
 
 -- name: insert_snapshot
 INSERT INTO offload.analytics_snapshots (tenant, kind, task_id, data)

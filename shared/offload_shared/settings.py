@@ -47,12 +47,14 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)
     sender: str = "offload@localhost"
     timeout: float = 10.0
+    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "postgresql://localhost/offload"
-    redis_url: str = "redis://localhost:6379/0"
+    # URLs may embed passwords: kept out of repr() so a logged Settings leaks nothing.
+    database_url: str = field(default="postgresql://localhost/offload", repr=False)
+    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
     api_host: str = "0.0.0.0"  # noqa: S104 - containers listen on all interfaces
     api_port: int = 8000
     api_workers: int = 2
@@ -64,6 +66,12 @@ class Settings:
     worker_processes: int = 1
     worker_threads: int = 4
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    artifact_ttl_days: int = 30
+    report_database_url: str = field(default="", repr=False)
+    report_statement_timeout_ms: int = 300_000
+    sync_timeout: float = 10.0
+    sync_max_bytes: int = 10_485_760
+    sync_allowed_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,9 +88,11 @@ class Settings:
             password=env.get("OFFLOAD_SMTP_PASSWORD") or None,
             sender=env.get("OFFLOAD_SMTP_FROM", "offload@localhost"),
             timeout=_float(env, "OFFLOAD_SMTP_TIMEOUT", 10.0),
+            connect_timeout=_float(env, "OFFLOAD_SMTP_CONNECT_TIMEOUT", 10.0),
         )
+        database_url = env.get("DATABASE_URL") or cls.database_url
         return cls(
-            database_url=env.get("DATABASE_URL") or cls.database_url,
+            database_url=database_url,
             redis_url=env.get("REDIS_URL") or cls.redis_url,
             api_host=env.get("OFFLOAD_API_HOST") or cls.api_host,
             api_port=_int(env, "API_PORT", cls.api_port, minimum=1),
@@ -99,4 +109,16 @@ class Settings:
             worker_processes=_int(env, "OFFLOAD_WORKER_PROCESSES", 1, minimum=1),
             worker_threads=_int(env, "OFFLOAD_WORKER_THREADS", 4, minimum=1),
             smtp=smtp,
+            artifact_ttl_days=_int(env, "OFFLOAD_ARTIFACT_TTL_DAYS", 30, minimum=1),
+            report_database_url=env.get("OFFLOAD_REPORT_DATABASE_URL") or database_url,
+            report_statement_timeout_ms=_int(
+                env, "OFFLOAD_REPORT_STATEMENT_TIMEOUT_MS", 300_000, minimum=1
+            ),
+            sync_timeout=_float(env, "OFFLOAD_SYNC_TIMEOUT", 10.0),
+            sync_max_bytes=_int(env, "OFFLOAD_SYNC_MAX_BYTES", 10_485_760, minimum=1),
+            sync_allowed_hosts=frozenset(
+                h.strip().lower()
+                for h in env.get("OFFLOAD_SYNC_ALLOWED_HOSTS", "").split(",")
+                if h.strip()
+            ),
         )

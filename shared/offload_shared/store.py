@@ -89,12 +89,21 @@ class TaskStore:
         return [TaskEvent.from_row(r) for r in rows]
 
     def cancel(self, tenant: str, task_id: uuid.UUID) -> Task:
-        """Cancel a pending task; a task that already started or finished is a conflict."""
-        task = _one(self.db.fetch_one(query("cancel_pending"), {"id": task_id, "tenant": tenant}))
-        if task is None:
-            current = self.get(tenant, task_id)
-            raise TaskConflict(f"task is {current.status}; only a pending task can be cancelled")
-        return task
+        """Cancel a task that has not finished.
+
+        A pending task becomes `cancelled` at once. A running one gets a cancel request (it stays
+        `running` with `cancel_requested_at` set) and stops at its next checkpoint. A finished
+        task is a conflict.
+        """
+        key = {"id": task_id, "tenant": tenant}
+        task = _one(self.db.fetch_one(query("cancel_pending"), key))
+        task = task or _one(self.db.fetch_one(query("request_cancel"), key))
+        if task is not None:
+            return task
+        current = self.get(tenant, task_id)
+        if current.status is TaskStatus.RUNNING:  # a cancel was already requested
+            return current
+        raise TaskConflict(f"task is {current.status}; a finished task cannot be cancelled")
 
     # -- worker side ---------------------------------------------------------------------------
 
@@ -118,11 +127,15 @@ class TaskStore:
     def mark_failed(self, task_id: uuid.UUID, error: str) -> Task | None:
         return _one(self.db.fetch_one(query("mark_failed"), {"id": task_id, "error": _clip(error)}))
 
-    def set_progress(self, task_id: uuid.UUID, percent: int) -> None:
-        with self.db.connection() as conn:
-            conn.execute(
-                query("set_progress"), {"id": task_id, "progress": max(0, min(100, percent))}
-            )
+    def mark_cancelled(self, task_id: uuid.UUID) -> Task | None:
+        return _one(self.db.fetch_one(query("mark_cancelled"), {"id": task_id}))
+
+    def set_progress(self, task_id: uuid.UUID, percent: int) -> bool:
+        """Record progress; True when a cancel has been requested for the task."""
+        row = self.db.fetch_one(
+            query("set_progress"), {"id": task_id, "progress": max(0, min(100, percent))}
+        )
+        return bool(row and row["cancel_requested"])
 
 
 def _clip(error: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -10,10 +11,16 @@ import dramatiq
 from dramatiq import Broker
 from dramatiq.middleware import ShutdownNotifications, TimeLimit
 
+from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.db import Database
-from offload_shared.middleware.status import TaskStatusMiddleware, current_task, set_result
+from offload_shared.middleware.status import (
+    TaskStatusMiddleware,
+    current_db,
+    current_task,
+    set_result,
+)
 from offload_shared.models import Task
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
@@ -40,9 +47,19 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
 
 
 @cache
+def worker_settings() -> Settings:
+    return Settings.from_env()
+
+
+def artifact_store() -> ArtifactStore:
+    """Where the running task stores the files it produces."""
+    return PostgresArtifacts(current_db(), ttl=timedelta(days=worker_settings().artifact_ttl_days))
+
+
+@cache
 def worker_broker() -> Broker:
     """The process-wide broker for worker services, configured from the environment."""
-    settings = Settings.from_env()
+    settings = worker_settings()
     broker = make_broker(settings.redis_url, worker_middleware(settings))
     dramatiq.set_broker(broker)
     return broker
@@ -81,7 +98,7 @@ def run_worker(module: str, queue: str) -> None:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    settings = Settings.from_env()
+    settings = worker_settings()
     args = make_argument_parser().parse_args(
         [
             module,

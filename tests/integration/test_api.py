@@ -11,7 +11,7 @@ from offload_shared.store import TaskFilter, TaskStore
 
 EMAIL = {
     "task_name": "email.send_notification",
-    "params": {"to": "a@example.com", "subject": "Hi", "body": "Hello"},
+    "params": {"to": ["a@example.com"], "subject": "Hi", "body": "Hello"},
 }
 
 
@@ -157,6 +157,16 @@ def test_cancel_pending_then_conflict(client):
     assert again.status_code == 409
     events = client.get(f"/api/tasks/{task_id}/events").get_json()["items"]
     assert [e["status"] for e in events] == ["pending", "cancelled"]
+
+
+def test_cancel_running_answers_202_with_the_request_recorded(client, db, tenant):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    TaskStore(db).mark_running(uuid.UUID(task_id))
+    response = client.post(f"/api/tasks/{task_id}/cancel")
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "running"
+    assert body["cancel_requested_at"] is not None
 
 
 def test_unknown_task_id_is_404_in_the_error_shape(client):

@@ -46,7 +46,7 @@ def smtp_server():
 
 def notification(task_id):
     return mailer.build_notification(
-        {"to": "person@example.com", "subject": "Your report", "body": "It is ready."},
+        {"to": ["person@example.com"], "subject": "Your report", "body": "It is ready."},
         sender="app@example.com",
         message_id=mailer.message_id_for(task_id),
     )

@@ -65,9 +65,28 @@ def test_mark_running_refuses_anything_not_pending(store, tenant):
     assert store.mark_running(uuid.uuid4()) is None
 
 
-def test_cancel_only_pending_tasks(store, tenant):
+def test_cancelling_a_running_task_requests_a_stop(store, tenant):
     task = create(store, tenant)
     store.mark_running(task.id)
+    assert store.set_progress(task.id, 10) is False
+
+    requested = store.cancel(tenant, task.id)
+    assert requested.status == "running"
+    assert requested.cancel_requested_at is not None
+    assert store.cancel(tenant, task.id).cancel_requested_at == requested.cancel_requested_at
+    assert store.set_progress(task.id, 20) is True
+    assert store.mark_retrying(task.id, "boom", 1) is None  # no retry after a cancel request
+    assert store.mark_cancelled(task.id).status == "cancelled"
+    assert [e.detail for e in store.events(tenant, task.id)][-2:] == [
+        "cancel requested",
+        "stopped after a cancel request",
+    ]
+
+
+def test_cancelling_a_finished_task_is_a_conflict(store, tenant):
+    task = create(store, tenant)
+    store.mark_running(task.id)
+    store.mark_completed(task.id, {})
     with pytest.raises(TaskConflict):
         store.cancel(tenant, task.id)
 

@@ -1,6 +1,7 @@
 """The status middleware around real actors: StubBroker for wiring, real Redis for delivery."""
 
 import threading
+import time
 
 import dramatiq
 import pytest
@@ -10,6 +11,7 @@ from offload_shared.broker import Publisher, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
+from offload_shared.middleware import report_progress
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for
@@ -154,3 +156,30 @@ def test_actor_wiring_on_the_stub_broker(db, tenant, infra, run_worker):
     worker.join()
     done = TaskStore(db).get(tenant, task.id)
     assert (done.status, done.result) == ("completed", {"rows": 2})
+
+
+def test_a_running_task_stops_at_its_checkpoint_after_a_cancel(
+    db, tenant, redis_broker, run_worker
+):
+    started = threading.Event()
+    checkpoints = []
+
+    @task_actor("email.send_notification", broker=redis_broker)
+    def long_job(task):
+        started.set()
+        for percent in range(0, 101):
+            checkpoints.append(percent)
+            report_progress(percent)
+            time.sleep(0.02)  # a slice of real work between checkpoints
+        return {"finished": True}
+
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant)
+    assert started.wait(10)
+    requested = TaskStore(db).cancel(tenant, task.id)
+    assert (requested.status, requested.cancel_requested_at is not None) == ("running", True)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert done.status == "cancelled"
+    assert done.result is None
+    assert 0 < len(checkpoints) < 101
+    assert history(db, tenant, task)[-1] == "cancelled"

@@ -6,7 +6,7 @@ from offload_email_worker.mailer import build_notification, message_id_for
 def test_notification_headers_and_body():
     task_id = uuid.uuid4()
     msg = build_notification(
-        {"to": "a@example.com", "subject": "Hello", "body": "Hi there"},
+        {"to": ["a@example.com"], "subject": "Hello", "body": "Hi there"},
         sender="noreply@example.com",
         message_id=message_id_for(task_id),
     )

@@ -26,7 +26,8 @@ def test_unknown_task_name_raises_unknown_task():
 
 def test_notification_accepts_valid_params():
     params = {"to": "a@example.com", "subject": "Hi", "body": "Hello"}
-    assert get_spec("email.send_notification").load_params(params) == params
+    loaded = get_spec("email.send_notification").load_params(params)
+    assert loaded == {**params, "to": ["a@example.com"]}
 
 
 def test_notification_rejects_header_injection_and_bad_address():
@@ -47,6 +48,12 @@ def test_excel_rows_must_match_columns():
         "reports.generate_excel", {"report_name": "r", "columns": ["a", "b"], "rows": [[1, 2], [3]]}
     )
     assert errors == {"rows": {"1": ["has 1 cells, expected 2"]}}
+
+
+def test_excel_needs_exactly_one_source():
+    assert "_schema" in errors_for("reports.generate_excel", {"report_name": "r"})
+    both = {"report_name": "r", "columns": ["a"], "rows": [], "task_history": {}}
+    assert "_schema" in errors_for("reports.generate_excel", both)
 
 
 def test_excel_cells_must_be_scalars():

@@ -65,6 +65,7 @@ class TaskSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
     started_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
+    cancel_requested_at = fields.DateTime(allow_none=True)
 
 
 class TaskFilterSchema(Schema):

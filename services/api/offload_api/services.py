@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import Flask, current_app
 
 from offload_shared.apikeys import KeyResolver
+from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import Publisher, make_broker
 from offload_shared.db import Database
 from offload_shared.settings import Settings
@@ -20,6 +22,7 @@ class Services:
     store: TaskStore
     publisher: Publisher
     keys: KeyResolver
+    artifacts: ArtifactStore
 
     def close(self) -> None:
         self.db.close()
@@ -39,6 +42,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
         store=TaskStore(db),
         publisher=Publisher(make_broker(settings.redis_url)),
         keys=KeyResolver(db),
+        artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
     )
     app.extensions["offload"] = services
     return services

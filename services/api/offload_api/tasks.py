@@ -20,10 +20,9 @@ from offload_api.schemas import (
     TaskSchema,
 )
 from offload_api.services import services
-from offload_shared import artifacts
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import TaskNotFound
-from offload_shared.models import Task
+from offload_shared.models import Task, TaskStatus
 from offload_shared.store import TaskFilter
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Background tasks")
@@ -96,11 +95,13 @@ class TaskEvents(MethodView):
 
 @blp.route("/<uuid:task_id>/cancel")
 class TaskCancel(MethodView):
-    @blp.response(200, TaskSchema)
-    @blp.alt_response(409, description="The task already started or finished")
-    def post(self, task_id: uuid.UUID) -> Task:
-        """Cancel a pending task: its worker will skip it."""
-        return services().store.cancel(tenant(), task_id)
+    @blp.response(200, TaskSchema, description="The pending task is now cancelled")
+    @blp.alt_response(202, schema=TaskSchema, description="The running task will stop")
+    @blp.alt_response(409, description="The task already finished")
+    def post(self, task_id: uuid.UUID) -> tuple[Task, int]:
+        """Cancel a task: a pending one never runs; a running one stops at its next checkpoint."""
+        task = services().store.cancel(tenant(), task_id)
+        return task, 202 if task.status is TaskStatus.RUNNING else 200
 
 
 @blp.route("/<uuid:task_id>/artifact")
@@ -108,15 +109,16 @@ class TaskArtifact(MethodView):
     @blp.response(200, description="The file the task produced (e.g. an .xlsx report)")
     def get(self, task_id: uuid.UUID) -> Response:
         """Download the file a report task produced."""
-        found = artifacts.load_for_task(services().db, tenant(), task_id)
-        if found is None:
+        store = services().artifacts
+        artifact = store.find(tenant(), task_id)
+        if artifact is None:
             raise TaskNotFound(f"task {task_id} has no artifact")
-        meta, content = found
         return Response(
-            content,
-            mimetype=meta.content_type,
+            store.read(artifact),
+            mimetype=artifact.content_type,
             headers={
-                "Content-Disposition": f'attachment; filename="{meta.filename}"',
-                "ETag": f'"{meta.sha256}"',
+                "Content-Disposition": f'attachment; filename="{artifact.filename}"',
+                "Content-Length": str(artifact.size_bytes),
+                "ETag": f'"{artifact.sha256}"',
             },
         )

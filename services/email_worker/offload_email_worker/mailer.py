@@ -20,7 +20,7 @@ def message_id_for(task_id: uuid.UUID, domain: str = "offload") -> str:
 def build_notification(params: dict[str, Any], *, sender: str, message_id: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = params["to"]
+    msg["To"] = ", ".join(params["to"])
     msg["Subject"] = params["subject"]
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
@@ -44,6 +44,6 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> list[str]:
             client.starttls(context=context)
         if smtp.username and smtp.password:
             client.login(smtp.username, smtp.password)
-        recipients = [addr.strip() for addr in msg.get_all("To", [])]
+        recipients = [a.addr_spec for a in msg["To"].addresses]
         refused = client.send_message(msg, to_addrs=recipients)
     return [r for r in recipients if r not in refused]

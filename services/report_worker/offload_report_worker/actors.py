@@ -6,17 +6,15 @@ from typing import Any
 
 from offload_report_worker.excel import build_workbook
 from offload_shared import artifacts
-from offload_shared.middleware import current_db
 from offload_shared.models import Task
-from offload_shared.worker import task_actor
+from offload_shared.worker import artifact_store, task_actor
 
 
 @task_actor("reports.generate_excel")
 def generate_excel(task: Task) -> dict[str, Any]:
     params = task.params
     content = build_workbook(params["columns"], params["rows"])
-    artifact = artifacts.save(
-        current_db(),
+    artifact = artifact_store().save(
         task,
         filename=f"{params['report_name']}.xlsx",
         content_type=artifacts.XLSX,

@@ -19,7 +19,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
 from offload_shared.db import Database
-from offload_shared.errors import OffloadError, PermanentTaskError, StoreError
+from offload_shared.errors import OffloadError, PermanentTaskError, StoreError, TaskCancelled
 from offload_shared.models import Task
 from offload_shared.retry import backoff_seconds
 from offload_shared.store import TaskStore
@@ -56,10 +56,13 @@ def current_db() -> Database:
 
 
 def report_progress(percent: int) -> None:
-    """Write the running task's progress (0-100) to its row."""
+    """A checkpoint: write the running task's progress (0-100) to its row.
+
+    Raises TaskCancelled when a cancel was requested; long tasks call this between chunks.
+    """
     run = _CURRENT.get()
-    if run is not None:
-        run.store.set_progress(run.task.id, percent)
+    if run is not None and run.store.set_progress(run.task.id, percent):
+        raise TaskCancelled(f"task {run.task.id} was cancelled")
 
 
 def set_result(result: Any) -> None:
@@ -135,7 +138,7 @@ class TaskStatusMiddleware(Middleware):
         if run is None or str(run.task.id) != message.message_id:
             return
         task = run.task
-        if exception is not None:
+        if exception is not None and not isinstance(exception, TaskCancelled):
             log.warning(
                 "task %s (%s) attempt %d raised %s",
                 task.id,
@@ -146,10 +149,14 @@ class TaskStatusMiddleware(Middleware):
         try:
             if exception is None:
                 self.store.mark_completed(task.id, run.result)
+            elif isinstance(exception, TaskCancelled):
+                self.store.mark_cancelled(task.id)
             elif self._should_retry(task, exception):
                 delay = backoff_seconds(task.retry_count, self.retry_backoff_seconds)
-                self.store.mark_retrying(task.id, describe(exception), delay)
-                broker.enqueue(message.copy(), delay=int(delay * 1000))
+                if self.store.mark_retrying(task.id, describe(exception), delay):
+                    broker.enqueue(message.copy(), delay=int(delay * 1000))
+                else:  # a cancel was requested while it ran: no retry
+                    self.store.mark_cancelled(task.id)
             else:
                 self.store.mark_failed(task.id, describe(exception))
         except OffloadError:
