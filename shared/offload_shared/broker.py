@@ -31,6 +31,12 @@ def make_broker(redis_url: str, middleware: Sequence[Middleware] = ()) -> RedisB
     return RedisBroker(url=redis_url_with_timeouts(redis_url), middleware=list(middleware))
 
 
+def disconnect(broker: RedisBroker) -> None:
+    """Close the broker's Redis connections (RedisBroker.close() leaves them open)."""
+    broker.close()
+    broker.client.connection_pool.disconnect()
+
+
 def task_message(task: Task) -> dramatiq.Message[None]:
     """The message for a task: its id is the task id; params stay in Postgres."""
     return dramatiq.Message(
@@ -63,4 +69,4 @@ class Publisher:
             raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
 
     def close(self) -> None:
-        self.broker.close()
+        disconnect(self.broker)

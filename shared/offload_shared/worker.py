@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
@@ -65,22 +66,23 @@ def worker_broker() -> Broker:
     return broker
 
 
-def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[TaskFunction], Any]:
-    """Declare the Dramatiq actor for a catalog entry.
+def task_actor(
+    task_name: str, *, broker: Broker | None = None
+) -> Callable[[TaskFunction], TaskFunction]:
+    """Declare the Dramatiq actor for a catalog entry; the function itself is returned as is.
 
-    The decorated function receives the claimed Task (params loaded from Postgres, never from
-    the message) and returns a small JSON-able result, which the status middleware records.
+    The function receives the claimed Task (params loaded from Postgres, never from the
+    message) and returns a small JSON-able result, which the status middleware records. Since
+    it stays a plain function, tests call it directly or declare it on a broker of their own.
     """
     spec = get_spec(task_name)
 
-    def decorate(fn: TaskFunction) -> dramatiq.Actor[[], None]:
+    def decorate(fn: TaskFunction) -> TaskFunction:
+        @functools.wraps(fn)
         def run() -> None:
             set_result(fn(current_task()))
 
-        run.__name__ = fn.__name__
-        run.__qualname__ = fn.__qualname__
-        run.__module__ = fn.__module__
-        return dramatiq.actor(
+        dramatiq.actor(
             actor_name=spec.name,
             queue_name=spec.queue,
             time_limit=spec.time_limit_ms,
@@ -89,6 +91,7 @@ def task_actor(task_name: str, *, broker: Broker | None = None) -> Callable[[Tas
             throws=(Exception,),
             broker=broker or worker_broker(),
         )(run)
+        return fn
 
     return decorate
 

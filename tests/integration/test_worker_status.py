@@ -7,7 +7,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from offload_shared.broker import Publisher, make_broker
+from offload_shared.broker import Publisher, disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
@@ -25,7 +25,7 @@ def redis_broker(infra, redis_client):
     settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
     broker = make_broker(settings.redis_url, worker_middleware(settings))
     yield broker
-    broker.close()
+    disconnect(broker)
 
 
 @pytest.fixture
