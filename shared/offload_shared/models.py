@@ -23,7 +23,7 @@ class TaskStatus(enum.StrEnum):
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
-class _FromRow:
+class FromRow:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
@@ -31,7 +31,7 @@ class _FromRow:
 
 
 @dataclass(frozen=True)
-class Task(_FromRow):
+class Task(FromRow):
     id: uuid.UUID
     tenant: str
     task_name: str
@@ -58,7 +58,7 @@ class Task(_FromRow):
 
 
 @dataclass(frozen=True)
-class TaskEvent(_FromRow):
+class TaskEvent(FromRow):
     id: int
     task_id: uuid.UUID
     status: TaskStatus
@@ -68,7 +68,7 @@ class TaskEvent(_FromRow):
 
 
 @dataclass(frozen=True)
-class Artifact(_FromRow):
+class Artifact(FromRow):
     id: uuid.UUID
     task_id: uuid.UUID
     tenant: str

@@ -175,7 +175,7 @@ INSERT INTO offload.analytics_snapshots (tenant, kind, task_id, data)
 VALUES (%(tenant)s, %(kind)s, %(task_id)s, %(data)s);
 
 -- name: latest_snapshot
-SELECT data FROM offload.analytics_snapshots
+SELECT kind, task_id, created_at, data FROM offload.analytics_snapshots
 WHERE tenant = %(tenant)s AND kind = %(kind)s
 ORDER BY id DESC
 LIMIT 1;

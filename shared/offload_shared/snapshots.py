@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from offload_shared.db import Database
+from offload_shared.models import FromRow
 from offload_shared.sql import query
 
+KINDS = ("dashboard", "task_trends", "failure_breakdown")
 
-def save(db: Database, tenant: str, kind: str, task_id: uuid.UUID, data: dict[str, Any]) -> None:
+
+@dataclass(frozen=True)
+class Snapshot(FromRow):
+    kind: str
+    task_id: uuid.UUID | None
+    created_at: datetime
+    data: dict[str, Any]
+
+
+def save(
+    db: Database, tenant: str, kind: str, task_id: uuid.UUID | None, data: dict[str, Any]
+) -> None:
     with db.connection() as conn:
         conn.execute(
             query("insert_snapshot"),
@@ -19,6 +34,11 @@ def save(db: Database, tenant: str, kind: str, task_id: uuid.UUID, data: dict[st
         )
 
 
-def latest(db: Database, tenant: str, kind: str) -> dict[str, Any] | None:
+def latest_snapshot(db: Database, tenant: str, kind: str) -> Snapshot | None:
     row = db.fetch_one(query("latest_snapshot"), {"tenant": tenant, "kind": kind})
-    return row["data"] if row else None
+    return Snapshot.from_row(row) if row else None
+
+
+def latest(db: Database, tenant: str, kind: str) -> dict[str, Any] | None:
+    snapshot = latest_snapshot(db, tenant, kind)
+    return snapshot.data if snapshot else None

@@ -6,13 +6,30 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from offload_shared.catalog import CATALOG, CATEGORIES
+from offload_shared.catalog import CATALOG, CATEGORIES, TaskSpec
+from offload_shared.events import RULES
 from offload_shared.models import TaskStatus
+from offload_shared.params import NO_LINE_BREAKS, Scalar
 
 STATUSES = [s.value for s in TaskStatus]
 
 
-class EnqueueRequestSchema(Schema):
+class TaskOptionsSchema(Schema):
+    priority = fields.Integer(
+        validate=validate.Range(1, 10), metadata={"description": "1-10, 10 most urgent"}
+    )
+    max_retries = fields.Integer(validate=validate.Range(0, 20))
+
+
+def load_params(spec: TaskSpec, raw: Any, field: str | None = "params") -> dict[str, Any]:
+    """Validate params for `spec`; errors are nested under `field` (top level if None)."""
+    try:
+        return spec.load_params(raw)
+    except ValidationError as err:
+        raise ValidationError(err.messages, field) if field else err from None
+
+
+class EnqueueRequestSchema(TaskOptionsSchema):
     task_name = fields.String(
         required=True, metadata={"description": "A catalog name, e.g. email.send_notification"}
     )
@@ -21,10 +38,6 @@ class EnqueueRequestSchema(Schema):
         metadata={"description": "Optional; if given it must match the task's category"},
     )
     params = fields.Dict(load_default=dict, metadata={"description": "Validated per task"})
-    priority = fields.Integer(
-        validate=validate.Range(1, 10), metadata={"description": "1-10, 10 most urgent"}
-    )
-    max_retries = fields.Integer(validate=validate.Range(0, 20))
 
     @validates_schema
     def _known_task(self, data: dict[str, Any], **_: Any) -> None:
@@ -38,13 +51,82 @@ class EnqueueRequestSchema(Schema):
 
     @post_load
     def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        spec = CATALOG[data["task_name"]]
-        try:
-            data["params"] = spec.load_params(data["params"])
-        except ValidationError as err:
-            raise ValidationError(err.messages, "params") from None
-        data["spec"] = spec
+        data["spec"] = CATALOG[data["task_name"]]
+        data["params"] = load_params(data["spec"], data["params"])
         return data
+
+
+REPORT_TASKS = {"excel": "reports.generate_excel", "pdf": "reports.generate_pdf"}
+
+
+class ReportRequestSchema(TaskOptionsSchema):
+    format = fields.String(required=True, validate=validate.OneOf(sorted(REPORT_TASKS)))
+    params = fields.Dict(required=True, metadata={"description": "The report task's params"})
+
+    @post_load
+    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["spec"] = CATALOG[REPORT_TASKS[data["format"]]]
+        data["params"] = load_params(data["spec"], data["params"])
+        return data
+
+
+class SyncRequestSchema(TaskOptionsSchema):
+    """Seed 004's metrics sync: the task's params at the top level, plus task options."""
+
+    source_url = fields.String(required=True)
+    team_id = fields.String()
+    force_refresh = fields.Boolean()
+
+    @post_load
+    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {k: data.pop(k) for k in ("priority", "max_retries") if k in data}
+        spec = CATALOG["analytics.sync_metrics"]
+        return {**options, "spec": spec, "params": load_params(spec, data, None)}
+
+
+class EventSchema(Schema):
+    event = fields.String(required=True, validate=validate.OneOf(sorted(RULES)))
+    record_id = fields.String(required=True, validate=[validate.Length(1, 100), NO_LINE_BREAKS])
+    recipient_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    record_title = fields.String(
+        load_default="Record", validate=[validate.Length(1, 100), NO_LINE_BREAKS]
+    )
+    record_summary = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 100)),
+        values=Scalar(allow_none=True),
+        load_default=dict,
+        validate=validate.Length(max=100),
+    )
+
+
+class EventOutcomeSchema(Schema):
+    event = fields.String()
+    tasks = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": "task id by kind"}
+    )
+    skipped = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "why a rule did not apply, by kind"},
+    )
+    failed = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        metadata={"description": "why a task could not be created, by kind"},
+    )
+
+
+class SnapshotSchema(Schema):
+    kind = fields.String()
+    task_id = fields.UUID(allow_none=True)
+    created_at = fields.DateTime()
+    data = fields.Dict()
+
+
+class LatestSnapshotsSchema(Schema):
+    snapshots = fields.Dict(
+        keys=fields.String(), values=fields.Nested(SnapshotSchema, allow_none=True)
+    )
 
 
 class TaskSchema(Schema):

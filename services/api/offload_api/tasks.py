@@ -20,7 +20,7 @@ from offload_api.schemas import (
     TaskSchema,
 )
 from offload_api.services import services
-from offload_shared.enqueue import new_task, submit
+from offload_api.submit import enqueue_request
 from offload_shared.errors import TaskNotFound
 from offload_shared.models import Task, TaskStatus
 from offload_shared.store import TaskFilter
@@ -41,15 +41,7 @@ class Enqueue(MethodView):
     @blp.response(202, TaskSchema)
     def post(self, req: dict[str, Any]) -> Task:
         """Validate a task request, record it as pending and publish it to its queue."""
-        svc = services()
-        new = new_task(
-            req["spec"],
-            tenant(),
-            req["params"],
-            priority=req.get("priority"),
-            max_retries=req.get("max_retries"),
-        )
-        return submit(svc.store, svc.publisher, new)
+        return enqueue_request(req)
 
 
 @blp.route("/")

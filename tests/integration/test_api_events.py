@@ -1,0 +1,138 @@
+"""Event fan-out and seed 004's shortcut endpoints, over the test client with real services."""
+
+import uuid
+
+import pytest
+
+from offload_api.app import create_app
+from offload_shared import snapshots
+from offload_shared.store import TaskFilter, TaskStore
+
+
+@pytest.fixture
+def client(infra, api_key):
+    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings()})
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    yield c
+    app.extensions["offload"].close()
+
+
+def task(db, tenant, task_id):
+    return TaskStore(db).get(tenant, uuid.UUID(task_id))
+
+
+def test_record_completed_creates_email_report_and_dashboard(client, db, tenant):
+    response = client.post(
+        "/api/events",
+        json={
+            "event": "record.completed",
+            "record_id": "FIR-7",
+            "recipient_email": "a@example.com",
+            "record_title": "FIR",
+            "record_summary": {"station": "Central", "items": 3},
+        },
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert (body["failed"], body["skipped"]) == ({}, {})
+    assert set(body["tasks"]) == {"email", "report", "analytics"}
+    email = task(db, tenant, body["tasks"]["email"])
+    assert (email.task_name, email.params["recipient"]) == (
+        "email.send_confirmation",
+        "a@example.com",
+    )
+    report = task(db, tenant, body["tasks"]["report"])
+    assert report.params == {
+        "record_id": "FIR-7",
+        "title": "FIR FIR-7",
+        "fields": {"station": "Central", "items": 3},
+    }
+    assert task(db, tenant, body["tasks"]["analytics"]).task_name == "analytics.update_dashboard"
+
+
+def test_no_address_means_no_email_and_one_bad_task_does_not_stop_the_others(client, db, tenant):
+    body = client.post(
+        "/api/events",
+        json={
+            "event": "record.completed",
+            "record_id": "has/slash",
+        },
+    ).get_json()
+    assert body["skipped"] == {"email": "no recipient_email given"}
+    assert body["failed"]["report"]["reason"] == "invalid params"
+    assert "record_id" in body["failed"]["report"]["errors"]
+    assert list(body["tasks"]) == ["analytics"]
+    assert TaskStore(db).count(tenant, TaskFilter()) == 1
+
+
+def test_with_redis_down_every_failure_is_reported_and_nothing_is_stored(
+    infra, db, tenant, api_key
+):
+    app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
+    response = app.test_client().post(
+        "/api/events",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"event": "record.finalized", "record_id": "R-1", "recipient_email": "a@example.com"},
+    )
+    app.extensions["offload"].close()
+    assert response.status_code == 202
+    assert response.get_json()["tasks"] == {}
+    assert "Redis" in response.get_json()["failed"]["email"]["reason"]
+    assert TaskStore(db).count(tenant, TaskFilter()) == 0
+
+
+def test_unknown_event_is_422(client, db, tenant):
+    response = client.post("/api/events", json={"event": "record.deleted", "record_id": "x"})
+    assert response.status_code == 422
+    assert "event" in response.get_json()["errors"]["json"]
+
+
+def test_post_reports_enqueues_the_report_task(client, db, tenant):
+    response = client.post(
+        "/api/reports",
+        json={
+            "format": "excel",
+            "priority": 9,
+            "params": {"report_name": "ops", "task_history": {"status": "failed"}},
+        },
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert (body["task_name"], body["priority"]) == ("reports.generate_excel", 9)
+    bad = client.post("/api/reports", json={"format": "pdf", "params": {"record_id": "R"}})
+    assert bad.status_code == 422
+    assert "title" in bad.get_json()["errors"]["json"]["params"]
+    assert TaskStore(db).count(tenant, TaskFilter()) == 1
+
+
+def test_post_analytics_sync_takes_the_task_params_at_top_level(client, db, tenant):
+    response = client.post(
+        "/api/analytics/sync",
+        json={
+            "source_url": "https://metrics.example.com/sprints",
+            "team_id": "alpha",
+            "force_refresh": True,
+        },
+    )
+    assert response.status_code == 202
+    assert response.get_json()["params"] == {
+        "source_url": "https://metrics.example.com/sprints",
+        "team_id": "alpha",
+        "force_refresh": True,
+    }
+    refused = client.post("/api/analytics/sync", json={"source_url": "file:///etc/passwd"})
+    assert refused.status_code == 422
+    assert "source_url" in refused.get_json()["errors"]["json"]
+
+
+def test_latest_snapshots_per_kind_and_tenant(client, db, tenant):
+    assert client.get("/api/analytics/dashboard").status_code == 404
+    snapshots.save(db, tenant, "dashboard", None, {"total": 1})
+    snapshots.save(db, tenant, "dashboard", None, {"total": 2})
+    snapshots.save(db, "someone-else", "task_trends", None, {"days": []})
+    latest = client.get("/api/analytics/").get_json()["snapshots"]
+    assert latest["dashboard"]["data"] == {"total": 2}
+    assert latest["task_trends"] is None
+    assert client.get("/api/analytics/dashboard").get_json()["data"] == {"total": 2}
+    assert client.get("/api/analytics/unknown").status_code == 404
