@@ -14,6 +14,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from offload_shared.errors import TemplateRenderError
+
 PARTS = ("subject.txt", "txt", "html")
 
 
@@ -55,11 +57,13 @@ class RenderedEmail:
 
 
 def render(name: str, context: dict[str, Any]) -> RenderedEmail:
+    """Raises TemplateRenderError (a permanent task error) if the template cannot render."""
     env = _environment()
-    subject = env.get_template(f"{name}.subject.txt").render(context)
-    return RenderedEmail(
-        # A subject is one line whatever the context holds: no header injection.
-        subject=" ".join(subject.split()),
-        text=env.get_template(f"{name}.txt").render(context).strip() + "\n",
-        html=env.get_template(f"{name}.html").render(context).strip() + "\n",
-    )
+    try:
+        subject = env.get_template(f"{name}.subject.txt").render(context)
+        text = env.get_template(f"{name}.txt").render(context)
+        html = env.get_template(f"{name}.html").render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateRenderError(f"template {name!r}: {exc}") from exc
+    # A subject is one line whatever the context holds: no header injection.
+    return RenderedEmail(" ".join(subject.split()), text.strip() + "\n", html.strip() + "\n")

@@ -41,3 +41,7 @@ class TaskCancelled(OffloadError):
 
 class PermanentTaskError(OffloadError):
     """Raised by task code for a failure that retrying cannot fix: the task fails at once."""
+
+
+class TemplateRenderError(PermanentTaskError):
+    """An email template could not be rendered with the given context (retrying cannot help)."""

@@ -12,25 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from offload_dev.procs import Child, free_port, spawn, stop_all, wait_until
 from offload_shared import apikeys
 from offload_shared.db import Database
+from tests.smtp_servers import Mailbox
 
 BIN = Path(sys.executable).parent
 WORKERS = ("email", "report", "analytics")
-
-
-class Mailbox(Sink):
-    """Keeps every envelope the SMTP server accepts."""
-
-    def __init__(self) -> None:
-        self.received: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.received.append(envelope)
-        return "250 OK"
 
 
 @dataclass

@@ -26,6 +26,10 @@ def test_shared_queries_file_defines_every_required_query():
     assert set(sql.load("offload_shared")) >= REQUIRED
 
 
+def test_email_queries_load():
+    assert {"delivery_for_task", "record_delivery"} <= set(sql.load("offload_email_worker"))
+
+
 def test_analytics_queries_load():
     assert {"status_counts", "mean_durations"} <= set(sql.load("offload_analytics_worker"))
 

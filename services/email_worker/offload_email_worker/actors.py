@@ -1,20 +1,24 @@
-"""Dramatiq actors for the `email` queue. Thin: decode params, call the mailer, return a summary."""
+"""Dramatiq actors for the `email` queue. Thin: params in, the job's result out."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from offload_email_worker import mailer
+from offload_email_worker import jobs
+from offload_shared.middleware import current_db
 from offload_shared.models import Task
-from offload_shared.settings import Settings
-from offload_shared.worker import task_actor
-
-SETTINGS = Settings.from_env()
+from offload_shared.worker import task_actor, worker_settings
 
 
 @task_actor("email.send_notification")
 def send_notification(task: Task) -> dict[str, Any]:
-    message_id = mailer.message_id_for(task.id)
-    msg = mailer.build_notification(task.params, sender=SETTINGS.smtp.sender, message_id=message_id)
-    accepted = mailer.send(msg, SETTINGS.smtp)
-    return {"message_id": message_id, "accepted": accepted}
+    return jobs.send_notification(
+        task.id, task.params, smtp=worker_settings().smtp, db=current_db()
+    )
+
+
+@task_actor("email.send_confirmation")
+def send_confirmation(task: Task) -> dict[str, Any]:
+    return jobs.send_confirmation(
+        task.id, task.params, smtp=worker_settings().smtp, db=current_db()
+    )

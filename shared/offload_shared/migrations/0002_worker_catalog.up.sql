@@ -9,6 +9,7 @@ CREATE TABLE offload.email_deliveries (
     task_id     uuid PRIMARY KEY REFERENCES offload.tasks (id) ON DELETE CASCADE,
     message_id  text NOT NULL,
     accepted    jsonb NOT NULL,
+    refused     jsonb NOT NULL DEFAULT '{}',
     sent_at     timestamptz NOT NULL DEFAULT now()
 );
 

@@ -1,0 +1,269 @@
+"""The email tasks end to end: the jobs with Postgres, and the real actors on a Dramatiq worker.
+
+The actors read their SMTP settings from the environment through the cached worker_settings(),
+so `worker_smtp` sets OFFLOAD_SMTP_* for one test and clears the cache around it.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import pytest
+
+from offload_email_worker import actors, deliveries, jobs
+from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.catalog import get_spec
+from offload_shared.enqueue import new_task, submit
+from offload_shared.errors import PermanentTaskError
+from offload_shared.settings import SmtpSettings
+from offload_shared.store import TaskStore
+from offload_shared.worker import task_actor, worker_middleware, worker_settings
+from tests.conftest import wait_for
+from tests.smtp_servers import Mailbox, serve
+
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@pytest.fixture
+def smtp_server():
+    started = []
+    yield lambda handler: serve(handler, started)
+    for controller in started:
+        controller.stop()
+
+
+@pytest.fixture
+def worker_smtp(monkeypatch, smtp_server):
+    """Start an SMTP server and point the actors' settings (the environment) at it."""
+
+    def start(handler: Mailbox) -> SmtpSettings:
+        settings = smtp_server(handler)
+        monkeypatch.setenv("OFFLOAD_SMTP_HOST", settings.host)
+        monkeypatch.setenv("OFFLOAD_SMTP_PORT", str(settings.port))
+        monkeypatch.setenv("OFFLOAD_SMTP_FROM", settings.sender)
+        monkeypatch.setenv("OFFLOAD_SMTP_SECURITY", "none")
+        monkeypatch.setenv("OFFLOAD_SMTP_TIMEOUT", "5")
+        monkeypatch.delenv("OFFLOAD_SMTP_USERNAME", raising=False)
+        worker_settings.cache_clear()
+        assert worker_settings().smtp == SmtpSettings(
+            host=settings.host, port=settings.port, sender=settings.sender, timeout=5
+        )
+        return settings
+
+    worker_settings.cache_clear()
+    yield start
+    worker_settings.cache_clear()
+
+
+@pytest.fixture
+def redis_broker(infra, redis_client):
+    settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
+    broker = make_broker(settings.redis_url, worker_middleware(settings))
+    task_actor("email.send_notification", broker=broker)(actors.send_notification)
+    task_actor("email.send_confirmation", broker=broker)(actors.send_confirmation)
+    yield broker
+    disconnect(broker)
+
+
+@pytest.fixture
+def run_worker():
+    workers = []
+
+    def start(broker):
+        worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+        worker.start()
+        workers.append(worker)
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def create(db, tenant, task_name, params, **options):
+    """A task row only (not published), as the API would store it."""
+    spec = get_spec(task_name)
+    return TaskStore(db).create(new_task(spec, tenant, spec.load_params(params), **options))
+
+
+def enqueue(db, broker, tenant, task_name, params, **options):
+    spec = get_spec(task_name)
+    new = new_task(spec, tenant, spec.load_params(params), **options)
+    return submit(TaskStore(db), Publisher(broker), new)
+
+
+def finished(db, tenant, task):
+    current = TaskStore(db).get(tenant, task.id)
+    return current if current.status in FINISHED else None
+
+
+def events(db, tenant, task):
+    return [(e.status, e.detail) for e in TaskStore(db).events(tenant, task.id)]
+
+
+NOTE = {"to": "ada@example.com", "subject": "Welcome", "body": "Hello Ada"}
+
+
+# -- the jobs, called directly -------------------------------------------------------------------
+
+
+def test_a_task_is_delivered_once_however_often_its_job_runs(db, tenant, smtp_server):
+    mailbox = Mailbox()
+    smtp = smtp_server(mailbox)
+    task = create(db, tenant, "email.send_notification", NOTE)
+    first = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    again = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert first == again == {"message_id": f"<{task.id}@offload>", "accepted": ["ada@example.com"]}
+    assert len(mailbox.received) == 1
+    assert deliveries.find(db, task.id) == deliveries.Delivery(
+        f"<{task.id}@offload>", ["ada@example.com"]
+    )
+
+
+def test_each_task_gets_its_own_delivery(db, tenant, smtp_server):
+    mailbox = Mailbox()
+    smtp = smtp_server(mailbox)
+    one, two = (create(db, tenant, "email.send_notification", NOTE) for _ in range(2))
+    for task in (one, two):
+        jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert [r.message["Message-ID"] for r in mailbox.received] == [
+        f"<{one.id}@offload>",
+        f"<{two.id}@offload>",
+    ]
+
+
+def test_a_failed_send_records_nothing_so_the_retry_sends(db, tenant, smtp_server):
+    mailbox = Mailbox(data=["451 4.3.0 try later"])
+    smtp = smtp_server(mailbox)
+    task = create(db, tenant, "email.send_notification", NOTE)
+    with pytest.raises(Exception, match="SMTP 451"):
+        jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert deliveries.find(db, task.id) is None
+    jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert len(mailbox.received) == 1
+
+
+def test_partial_acceptance_delivers_and_reports_refused(db, tenant, smtp_server):
+    mailbox = Mailbox(rcpt={"gone@example.com": ["550 5.1.1 no such user"]})
+    smtp = smtp_server(mailbox)
+    params = {**NOTE, "to": ["ada@example.com"], "cc": ["gone@example.com"]}
+    task = create(db, tenant, "email.send_notification", params)
+    result = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert result == {
+        "message_id": f"<{task.id}@offload>",
+        "accepted": ["ada@example.com"],
+        "refused": {"gone@example.com": "SMTP 550 5.1.1 no such user"},
+    }
+    [received] = mailbox.received
+    assert received.rcpt_tos == ["ada@example.com"]
+    assert received.message["Cc"] == "gone@example.com"
+
+
+def test_a_template_that_cannot_render_fails_for_good_without_sending(db, tenant, smtp_server):
+    mailbox = Mailbox()
+    smtp = smtp_server(mailbox)
+    context = {"record_id": "1", "record_title": "Order", "summary": "not a mapping"}
+    params = {"to": "ada@example.com", "template": "confirmation", "context": context}
+    task = create(db, tenant, "email.send_notification", params)
+    with pytest.raises(PermanentTaskError, match=r"template .confirmation."):
+        jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert mailbox.received == []
+
+
+# -- the actors on a real worker -----------------------------------------------------------------
+
+
+def test_notification_through_the_worker(db, tenant, worker_smtp, redis_broker, run_worker):
+    mailbox = Mailbox()
+    smtp = worker_smtp(mailbox)
+    run_worker(redis_broker)
+    params = {
+        "to": ["ada@example.com"],
+        "cc": ["bob@example.com"],
+        "reply_to": "help@example.com",
+        "template": "welcome",
+        "context": {"name": "Ada"},
+    }
+    task = enqueue(db, redis_broker, tenant, "email.send_notification", params)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts) == ("completed", 1), done.error_message
+    assert done.result == {
+        "message_id": f"<{task.id}@offload>",
+        "accepted": ["ada@example.com", "bob@example.com"],
+    }
+    [received] = mailbox.received
+    assert (received.mail_from, received.rcpt_tos) == (smtp.sender, done.result["accepted"])
+    assert received.message["Subject"] == "Welcome, Ada"
+    assert received.message["Reply-To"] == "help@example.com"
+    assert received.message["Message-ID"] == done.result["message_id"]
+    assert received.message.get_content_type() == "multipart/alternative"
+
+
+def test_confirmation_through_the_worker(db, tenant, worker_smtp, redis_broker, run_worker):
+    mailbox = Mailbox()
+    worker_smtp(mailbox)
+    run_worker(redis_broker)
+    params = {
+        "record_id": "ORD-42",
+        "recipient": "buyer@example.com",
+        "record_title": "Order",
+        "record_summary": {"total": "12.50 EUR"},
+    }
+    task = enqueue(db, redis_broker, tenant, "email.send_confirmation", params)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert done.status == "completed", done.error_message
+    assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["buyer@example.com"]}
+    [received] = mailbox.received
+    assert received.rcpt_tos == ["buyer@example.com"]
+    assert received.message["Subject"] == "Confirmation: Order ORD-42"
+    assert "total: 12.50 EUR" in received.message.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    "mailbox",
+    [
+        pytest.param(lambda: Mailbox(rcpt={"ada@example.com": ["451 4.3.0 try later"]}), id="rcpt"),
+        pytest.param(lambda: Mailbox(data=["451 4.3.0 try later"]), id="data"),
+    ],
+)
+def test_a_4xx_reply_is_retried_then_delivered_once(
+    db, tenant, worker_smtp, redis_broker, run_worker, mailbox
+):
+    mailbox = mailbox()
+    worker_smtp(mailbox)
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.retry_count, done.attempts) == ("completed", 1, 2), done
+    assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["ada@example.com"]}
+    assert len(mailbox.received) == 1
+    [(status, detail)] = [e for e in events(db, tenant, task) if e[1]]
+    assert status == "pending"
+    assert detail.startswith("TemporarySmtpError: SMTP 451 4.3.0 try later")
+    assert events(db, tenant, task)[-1] == ("completed", None)
+
+
+def test_a_5xx_reply_fails_the_task_at_once(db, tenant, worker_smtp, redis_broker, run_worker):
+    mailbox = Mailbox(rcpt={"ada@example.com": ["550 5.1.1 no such user"]})
+    worker_smtp(mailbox)
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE, max_retries=5)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)
+    assert done.error_message.startswith("PermanentTaskError: SMTP 550 5.1.1 no such user")
+    assert mailbox.received == []
+    assert [status for status, _ in events(db, tenant, task)] == ["pending", "running", "failed"]
+
+
+def test_a_task_delivered_before_its_message_is_redelivered_sends_nothing_more(
+    db, tenant, worker_smtp, redis_broker, run_worker
+):
+    """An attempt that sent the email but whose outcome was lost: the next run must not resend."""
+    mailbox = Mailbox()
+    smtp = worker_smtp(mailbox)
+    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE)
+    earlier = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
+    assert len(mailbox.received) == 1
+    run_worker(redis_broker)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts) == ("completed", 1)
+    assert done.result == earlier
+    assert len(mailbox.received) == 1
