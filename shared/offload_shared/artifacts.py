@@ -87,6 +87,7 @@ class PostgresArtifacts:
             yield bytes(row["data"])
 
     def delete_expired(self, *, limit: int) -> int:
+        """Delete up to `limit` expired artifacts of every tenant (operator housekeeping)."""
         rows = self.db.fetch_all(query("delete_expired_artifacts"), {"limit": limit})
         return len(rows)
 

@@ -62,6 +62,7 @@ class Settings:
     db_pool_size: int = 4
     max_body_bytes: int = 1_048_576
     statement_timeout_ms: int = 5_000
+    worker_statement_timeout_ms: int = 60_000
     retry_backoff_seconds: float = 5.0
     worker_processes: int = 1
     worker_threads: int = 4
@@ -102,6 +103,12 @@ class Settings:
             max_body_bytes=_int(env, "OFFLOAD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
             statement_timeout_ms=_int(
                 env, "OFFLOAD_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms, minimum=1
+            ),
+            worker_statement_timeout_ms=_int(
+                env,
+                "OFFLOAD_WORKER_STATEMENT_TIMEOUT_MS",
+                cls.worker_statement_timeout_ms,
+                minimum=1,
             ),
             retry_backoff_seconds=_float(
                 env, "OFFLOAD_RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds

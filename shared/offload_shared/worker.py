@@ -35,7 +35,7 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
             Database(
                 settings.database_url,
                 max_size=settings.worker_threads + 1,
-                statement_timeout_ms=settings.statement_timeout_ms,
+                statement_timeout_ms=settings.worker_statement_timeout_ms,
                 application_name="offload-worker",
             )
         )

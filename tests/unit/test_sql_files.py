@@ -31,7 +31,7 @@ def test_email_queries_load():
 
 
 def test_analytics_queries_load():
-    assert {"status_counts", "mean_durations"} <= set(sql.load("offload_analytics_worker"))
+    assert {"status_counts", "duration_stats"} <= set(sql.load("offload_analytics_worker"))
 
 
 def test_every_migration_has_up_and_down_in_sequence():
