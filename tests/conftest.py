@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -31,6 +32,11 @@ T = TypeVar("T")
 class Infra:
     database_url: str
     redis_url: str
+
+    def other_redis_db(self, db: int) -> str:
+        """The same Redis server, another database: for a second system running beside `stack`."""
+        parts = urlsplit(self.redis_url)
+        return urlunsplit(parts._replace(path=f"/{db}"))
 
     def settings(self, **overrides: str) -> Settings:
         env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}

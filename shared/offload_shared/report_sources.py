@@ -9,7 +9,9 @@ OFFLOAD_REPORT_SOURCES names a TOML file, one table per source:
     params = { start = "date", end = "date" }
 
 Values are always bound as query parameters, never spliced into the SQL; `%(tenant)s` is
-bound to the calling tenant. Queries run in a READ ONLY transaction.
+bound to the calling tenant; a literal `%` is written `%%`. Queries run in a READ ONLY
+transaction on OFFLOAD_REPORT_DATABASE_URL, which should name a role that can only SELECT
+what reports need: falling back to DATABASE_URL gives them the store's rights.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from offload_dev.procs import free_port
@@ -52,10 +53,14 @@ def _state(pid: int) -> str:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
     port = free_port()
+    # Its own Redis database: the session's `stack` workers must not take its messages.
+    redis_url = infra.other_redis_db(14)
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
     env = {
         **os.environ,
         "DATABASE_URL": infra.database_url,
-        "REDIS_URL": infra.redis_url,
+        "REDIS_URL": redis_url,
         "API_PORT": str(port),
     }
     env.pop("OFFLOAD_SMTP_HOST", None)
