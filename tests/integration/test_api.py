@@ -209,3 +209,24 @@ def test_artifact_of_a_task_without_one_is_404(client):
     response = client.get(f"/api/tasks/{task_id}/artifact")
     assert response.status_code == 404
     assert "no artifact" in response.get_json()["message"]
+
+
+def test_another_tenant_cannot_download_an_artifact(app, client, db, tenant):
+    from datetime import timedelta
+
+    from offload_shared.artifacts import PostgresArtifacts
+
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    task = TaskStore(db).get(tenant, uuid.UUID(task_id))
+    PostgresArtifacts(db, ttl=timedelta(days=1)).save(
+        task, filename="r.pdf", content_type="application/pdf", content=b"%PDF-1.4 x" * 300_000
+    )
+    owner = client.get(f"/api/tasks/{task_id}/artifact")
+    assert owner.status_code == 200
+    assert owner.headers["Content-Length"] == str(3_000_000)
+    assert owner.data == b"%PDF-1.4 x" * 300_000  # three 1 MiB chunks, streamed back in order
+    other = app.test_client()
+    other.environ_base["HTTP_AUTHORIZATION"] = (
+        f"Bearer {create_key(db, f'o-{uuid.uuid4().hex[:8]}')}"
+    )
+    assert other.get(f"/api/tasks/{task_id}/artifact").status_code == 404

@@ -68,3 +68,32 @@ def test_excel_report_name_cannot_escape_a_filename():
         "reports.generate_excel", {"report_name": '../x"', "columns": ["a"], "rows": []}
     )
     assert "report_name" in errors
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": "a@b.com\r\nBcc: x@y.z", "subject": "s", "body": "b"},
+        {"to": "a@b.com", "cc": ["c@d.com\r\nBcc: x@y.z"], "subject": "s", "body": "b"},
+        {"to": "a@b.com", "reply_to": "r@b.com\nX-Evil: 1", "subject": "s", "body": "b"},
+        {"to": "a@b.com", "subject": "s\rBcc: x@y.z", "body": "b"},
+    ],
+    ids=["to", "cc", "reply_to", "subject"],
+)
+def test_no_header_value_may_carry_a_line_break(params):
+    assert errors_for("email.send_notification", params)
+
+
+def test_too_many_recipients_are_refused():
+    params = {
+        "to": [f"u{i}@example.com" for i in range(40)],
+        "cc": [f"c{i}@example.com" for i in range(11)],
+        "subject": "s",
+        "body": "b",
+    }
+    assert "to" in errors_for("email.send_notification", params)
+
+
+def test_oversized_body_is_refused():
+    params = {"to": "a@b.com", "subject": "s", "body": "x" * 200_001}
+    assert "body" in errors_for("email.send_notification", params)
