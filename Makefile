@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := -e shared -e services/api -e services/email_worker \
-            -e services/report_worker -e services/analytics_worker -e devtools
+            -e services/report_worker -e services/analytics_worker -e services/scheduler \
+            -e devtools
 MANIFESTS := pyproject.toml constraints.txt shared/pyproject.toml devtools/pyproject.toml \
              $(wildcard services/*/pyproject.toml)
 

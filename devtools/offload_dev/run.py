@@ -38,6 +38,7 @@ SERVICES = (
     "offload-email-worker",
     "offload-report-worker",
     "offload-analytics-worker",
+    "offload-scheduler",
 )
 DOCS_PATH = "/docs"
 API_START_TIMEOUT = 60.0

@@ -45,3 +45,7 @@ class PermanentTaskError(OffloadError):
 
 class TemplateRenderError(PermanentTaskError):
     """An email template could not be rendered with the given context (retrying cannot help)."""
+
+
+class WorkerShutdown(OffloadError):
+    """Raised in a task still running when its worker's shutdown bound runs out: requeued."""

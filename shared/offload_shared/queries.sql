@@ -2,15 +2,54 @@
 -- its history row in ONE statement (one round trip, one implicit transaction).
 
 -- name: insert_task
+-- The task, its first history row and its outbox row: one statement, one transaction.
 WITH t AS (
     INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
-                               max_retries, time_limit_ms)
+                               max_retries, time_limit_ms, next_attempt_at)
     VALUES (%(id)s, %(tenant)s, %(task_name)s, %(task_type)s, %(queue)s, %(priority)s,
-            %(params)s, %(max_retries)s, %(time_limit_ms)s)
+            %(params)s, %(max_retries)s, %(time_limit_ms)s,
+            now() + make_interval(secs => %(delay_seconds)s))
     RETURNING *
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, at)
     SELECT id, status, attempts, created_at FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id, available_at)
+    SELECT id, coalesce(next_attempt_at, created_at) FROM t
+)
+SELECT * FROM t;
+
+-- name: outbox_done
+DELETE FROM offload.outbox WHERE task_id = %(id)s;
+
+-- name: claim_idempotency_key
+INSERT INTO offload.idempotency_keys (tenant, key, request_sha256)
+VALUES (%(tenant)s, %(key)s, %(request_sha256)s)
+ON CONFLICT (tenant, key) DO NOTHING
+RETURNING key;
+
+-- name: idempotency_key
+SELECT request_sha256, task_id, response FROM offload.idempotency_keys
+WHERE tenant = %(tenant)s AND key = %(key)s;
+
+-- name: settle_idempotency_key
+UPDATE offload.idempotency_keys SET task_id = %(task_id)s, response = %(response)s
+WHERE tenant = %(tenant)s AND key = %(key)s;
+
+-- name: retry_task
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'pending', retry_count = 0, error_message = NULL, result = NULL, progress = 0,
+        completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = NULL,
+        worker_id = NULL
+    WHERE id = %(id)s AND tenant = %(tenant)s AND status IN ('failed', 'cancelled')
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, 'retried by request' FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id) SELECT id FROM t
+    ON CONFLICT (task_id) DO NOTHING
 )
 SELECT * FROM t;
 
@@ -46,7 +85,7 @@ ORDER BY e.id;
 WITH t AS (
     UPDATE offload.tasks
     SET status = 'running', attempts = attempts + 1, started_at = now(),
-        next_attempt_at = NULL, progress = 0
+        next_attempt_at = NULL, progress = 0, worker_id = %(worker_id)s
     WHERE id = %(id)s AND status = 'pending'
     RETURNING *
 ), e AS (
@@ -78,6 +117,25 @@ WITH t AS (
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
     SELECT id, status, attempts, %(error)s FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id, available_at) SELECT id, next_attempt_at FROM t
+    ON CONFLICT (task_id) DO UPDATE SET available_at = excluded.available_at
+)
+SELECT * FROM t;
+
+-- name: mark_interrupted
+-- A graceful shutdown cut the attempt short: back to pending without spending a retry.
+WITH t AS (
+    UPDATE offload.tasks
+    SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
+    WHERE id = %(id)s AND status = 'running'
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, 'interrupted by a worker shutdown; requeued' FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id) SELECT id FROM t
+    ON CONFLICT (task_id) DO NOTHING
 )
 SELECT * FROM t;
 
@@ -179,3 +237,22 @@ SELECT kind, task_id, created_at, data FROM offload.analytics_snapshots
 WHERE tenant = %(tenant)s AND kind = %(kind)s
 ORDER BY id DESC
 LIMIT 1;
+
+-- name: register_worker
+INSERT INTO offload.workers (id, queue, hostname, pid) VALUES (%(id)s, %(queue)s, %(hostname)s, %(pid)s)
+ON CONFLICT (id) DO UPDATE SET seen_at = now();
+
+-- name: worker_heartbeat
+-- Keeps the worker alive in the reaper's eyes and returns its tasks whose cancel request is
+-- older than the grace period (they get a hard abort).
+WITH w AS (
+    INSERT INTO offload.workers (id, queue, hostname, pid)
+    VALUES (%(id)s, %(queue)s, %(hostname)s, %(pid)s)
+    ON CONFLICT (id) DO UPDATE SET seen_at = now()
+)
+SELECT id FROM offload.tasks
+WHERE worker_id = %(id)s AND status = 'running'
+  AND cancel_requested_at < now() - make_interval(secs => %(grace_seconds)s);
+
+-- name: remove_worker
+DELETE FROM offload.workers WHERE id = %(id)s;

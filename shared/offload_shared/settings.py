@@ -73,6 +73,16 @@ class Settings:
     sync_timeout: float = 10.0
     sync_max_bytes: int = 10_485_760
     sync_allowed_hosts: frozenset[str] = frozenset()
+    redis_heartbeat_timeout_ms: int = 15_000
+    redis_maintenance_chance: float = 0.1
+    worker_heartbeat_seconds: float = 2.0
+    worker_lost_seconds: float = 10.0
+    worker_shutdown_seconds: float = 20.0
+    cancel_grace_seconds: float = 30.0
+    relay_interval_seconds: float = 0.5
+    reaper_interval_seconds: float = 2.0
+    republish_after_seconds: float = 300.0
+    idempotency_ttl_hours: int = 48
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +133,34 @@ class Settings:
             ),
             sync_timeout=_float(env, "OFFLOAD_SYNC_TIMEOUT", 10.0),
             sync_max_bytes=_int(env, "OFFLOAD_SYNC_MAX_BYTES", 10_485_760, minimum=1),
+            redis_heartbeat_timeout_ms=_int(
+                env, "OFFLOAD_REDIS_HEARTBEAT_TIMEOUT_MS", cls.redis_heartbeat_timeout_ms, 1000
+            ),
+            redis_maintenance_chance=min(
+                1.0, _float(env, "OFFLOAD_REDIS_MAINTENANCE_CHANCE", cls.redis_maintenance_chance)
+            ),
+            worker_heartbeat_seconds=_float(
+                env, "OFFLOAD_WORKER_HEARTBEAT_SECONDS", cls.worker_heartbeat_seconds
+            ),
+            worker_lost_seconds=_float(env, "OFFLOAD_WORKER_LOST_SECONDS", cls.worker_lost_seconds),
+            worker_shutdown_seconds=_float(
+                env, "OFFLOAD_WORKER_SHUTDOWN_SECONDS", cls.worker_shutdown_seconds
+            ),
+            cancel_grace_seconds=_float(
+                env, "OFFLOAD_CANCEL_GRACE_SECONDS", cls.cancel_grace_seconds
+            ),
+            relay_interval_seconds=_float(
+                env, "OFFLOAD_RELAY_INTERVAL_SECONDS", cls.relay_interval_seconds
+            ),
+            reaper_interval_seconds=_float(
+                env, "OFFLOAD_REAPER_INTERVAL_SECONDS", cls.reaper_interval_seconds
+            ),
+            republish_after_seconds=_float(
+                env, "OFFLOAD_REPUBLISH_AFTER_SECONDS", cls.republish_after_seconds
+            ),
+            idempotency_ttl_hours=_int(
+                env, "OFFLOAD_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours, minimum=24
+            ),
             sync_allowed_hosts=frozenset(
                 h.strip().lower()
                 for h in env.get("OFFLOAD_SYNC_ALLOWED_HOSTS", "").split(",")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,25 @@ class NewTask:
     params: dict[str, Any]
     max_retries: int
     time_limit_ms: int
+    delay_seconds: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {**self.__dict__, "id": uuid.uuid4(), "params": Jsonb(self.params)}
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    key: str
+    request_sha256: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An earlier request with the same Idempotency-Key: its task and the response it got."""
+
+    same_request: bool
+    task_id: uuid.UUID | None
+    response: dict[str, Any] | None
 
 
 def _one(row: dict[str, Any] | None) -> Task | None:
@@ -56,12 +76,46 @@ class TaskStore:
     # -- client side ---------------------------------------------------------------------------
 
     def create(self, new: NewTask) -> Task:
-        row = self.db.fetch_one(
-            query("insert_task"),
-            {**new.__dict__, "id": uuid.uuid4(), "params": Jsonb(new.params)},
-        )
+        """Insert the task, its first history row and its outbox row in one statement."""
+        row = self.db.fetch_one(query("insert_task"), new.row())
         assert row is not None
         return Task.from_row(row)
+
+    def create_once(
+        self,
+        new: NewTask,
+        key: IdempotencyKey,
+        response_of: Callable[[Task], dict[str, Any]],
+    ) -> Task | Replay:
+        """Create the task unless the tenant already used `key`; then return the earlier one.
+
+        The key is claimed first in the same transaction, so concurrent requests with one key
+        queue up on it and exactly one creates a task; the others see the first's response.
+        """
+        ids = {"tenant": new.tenant, "key": key.key}
+        with self.db.transaction() as conn:
+            claimed = conn.execute(
+                query("claim_idempotency_key"), {**ids, "request_sha256": key.request_sha256}
+            ).fetchone()
+            if claimed is None:
+                earlier = conn.execute(query("idempotency_key"), ids).fetchone()
+                assert earlier is not None
+                return Replay(
+                    earlier["request_sha256"] == key.request_sha256,
+                    earlier["task_id"],
+                    earlier["response"],
+                )
+            task = Task.from_row(conn.execute(query("insert_task"), new.row()).fetchone() or {})
+            conn.execute(
+                query("settle_idempotency_key"),
+                {**ids, "task_id": task.id, "response": Jsonb(response_of(task))},
+            )
+        return task
+
+    def outbox_done(self, task_id: uuid.UUID) -> None:
+        """The task's message is in Redis: the relay need not publish it."""
+        with self.db.connection() as conn:
+            conn.execute(query("outbox_done"), {"id": task_id})
 
     def delete(self, task_id: uuid.UUID) -> None:
         with self.db.connection() as conn:
@@ -105,11 +159,26 @@ class TaskStore:
             return current
         raise TaskConflict(f"task is {current.status}; a finished task cannot be cancelled")
 
+    def retry(self, tenant: str, task_id: uuid.UUID) -> Task:
+        """Send a failed or cancelled task round again (with its full retries); else a conflict."""
+        task = _one(self.db.fetch_one(query("retry_task"), {"id": task_id, "tenant": tenant}))
+        if task is None:
+            current = self.get(tenant, task_id)
+            raise TaskConflict(
+                f"task is {current.status}; only a failed or cancelled task can be retried"
+            )
+        return task
+
     # -- worker side ---------------------------------------------------------------------------
 
-    def mark_running(self, task_id: uuid.UUID) -> Task | None:
+    def mark_running(self, task_id: uuid.UUID, worker_id: uuid.UUID | None = None) -> Task | None:
         """Claim a pending task; None when it was cancelled, finished or never existed."""
-        return _one(self.db.fetch_one(query("mark_running"), {"id": task_id}))
+        return _one(
+            self.db.fetch_one(query("mark_running"), {"id": task_id, "worker_id": worker_id})
+        )
+
+    def mark_interrupted(self, task_id: uuid.UUID) -> Task | None:
+        return _one(self.db.fetch_one(query("mark_interrupted"), {"id": task_id}))
 
     def mark_completed(self, task_id: uuid.UUID, result: Any) -> Task | None:
         return _one(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
@@ -10,12 +11,13 @@ from typing import Any
 
 import dramatiq
 from dramatiq import Broker
-from dramatiq.middleware import ShutdownNotifications, TimeLimit
+from dramatiq.middleware import TimeLimit
 
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.db import Database
+from offload_shared.middleware.heartbeat import HeartbeatMiddleware
 from offload_shared.middleware.status import (
     TaskStatusMiddleware,
     current_db,
@@ -25,25 +27,34 @@ from offload_shared.middleware.status import (
 from offload_shared.models import Task
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
+from offload_shared.worker_runtime import RuntimeHolder, WorkerRuntime
 
 TaskFunction = Callable[[Task], Any]
 
 
-def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
-    def store_factory() -> TaskStore:
-        return TaskStore(
-            Database(
-                settings.database_url,
-                max_size=settings.worker_threads + 1,
-                statement_timeout_ms=settings.worker_statement_timeout_ms,
-                application_name="offload-worker",
-            )
-        )
+QUEUE_ENV = "_OFFLOAD_WORKER_QUEUE"  # set by run_worker for its processes; not configuration
 
+
+def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
+    def runtime_factory() -> WorkerRuntime:
+        db = Database(
+            settings.database_url,
+            max_size=settings.worker_threads + 2,
+            statement_timeout_ms=settings.worker_statement_timeout_ms,
+            application_name="offload-worker",
+        )
+        return WorkerRuntime(queue=os.environ.get(QUEUE_ENV, "*"), store=TaskStore(db))
+
+    runtime = RuntimeHolder(runtime_factory)
     return [
-        ShutdownNotifications(),
         TimeLimit(),
-        TaskStatusMiddleware(store_factory, retry_backoff_seconds=settings.retry_backoff_seconds),
+        HeartbeatMiddleware(
+            runtime,
+            interval_seconds=settings.worker_heartbeat_seconds,
+            cancel_grace_seconds=settings.cancel_grace_seconds,
+            shutdown_seconds=settings.worker_shutdown_seconds,
+        ),
+        TaskStatusMiddleware(runtime, retry_backoff_seconds=settings.retry_backoff_seconds),
     ]
 
 
@@ -61,7 +72,12 @@ def artifact_store() -> ArtifactStore:
 def worker_broker() -> Broker:
     """The process-wide broker for worker services, configured from the environment."""
     settings = worker_settings()
-    broker = make_broker(settings.redis_url, worker_middleware(settings))
+    broker = make_broker(
+        settings.redis_url,
+        worker_middleware(settings),
+        heartbeat_timeout_ms=settings.redis_heartbeat_timeout_ms,
+        maintenance_chance=settings.redis_maintenance_chance,
+    )
     dramatiq.set_broker(broker)
     return broker
 
@@ -102,6 +118,7 @@ def run_worker(module: str, queue: str) -> None:
     from dramatiq.cli import make_argument_parser
 
     settings = worker_settings()
+    os.environ[QUEUE_ENV] = queue
     args = make_argument_parser().parse_args(
         [
             module,
@@ -111,6 +128,10 @@ def run_worker(module: str, queue: str) -> None:
             str(settings.worker_processes),
             "--threads",
             str(settings.worker_threads),
+            # In-flight tasks get this long on SIGTERM; HeartbeatMiddleware requeues what is
+            # left just before it. Keep it below the Kubernetes termination grace period.
+            "--worker-shutdown-timeout",
+            str(int(settings.worker_shutdown_seconds * 1000)),
         ]
     )
     raise SystemExit(dramatiq_main(args))

@@ -20,6 +20,7 @@ from tests.smtp_servers import Mailbox
 
 BIN = Path(sys.executable).parent
 WORKERS = ("email", "report", "analytics")
+SCHEDULER = "scheduler"
 
 
 @dataclass
@@ -85,6 +86,14 @@ def stack(infra, db, tmp_path_factory) -> Iterator[Stack]:
                 name, [str(BIN / f"offload-{name}-worker")], env=env, log_file=log
             )
             children.append(workers[name])
+        children.append(
+            spawn(
+                SCHEDULER,
+                [str(BIN / "offload-scheduler")],
+                env=env,
+                log_file=logs / "scheduler.log",
+            )
+        )
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(f"{url}/readyz"), api, 60, "the API to be ready")
         for name, child in workers.items():

@@ -175,20 +175,29 @@ def test_unknown_task_id_is_404_in_the_error_shape(client):
     assert response.get_json()["code"] == 404
 
 
-def test_redis_down_means_503_and_no_row(infra, db, tenant, api_key):
+def test_redis_down_still_accepts_and_keeps_the_task_in_the_outbox(infra, db, tenant, api_key):
     app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
     client = app.test_client()
     response = client.post(
         "/api/tasks/enqueue", json=EMAIL, headers={"Authorization": f"Bearer {api_key}"}
     )
-    assert response.status_code == 503
-    assert "Redis" in response.get_json()["message"]
-    assert rows(db, tenant) == 0
+    assert response.status_code == 202
+    task_id = uuid.UUID(response.get_json()["task_id"])
+    assert TaskStore(db).get(tenant, task_id).status == "pending"
+    assert db.fetch_one("SELECT 1 AS x FROM offload.outbox WHERE task_id = %(id)s", {"id": task_id})
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.get_json()["checks"]["postgres"] == "ok"
     assert ready.get_json()["checks"]["redis"] != "ok"
     app.extensions["offload"].close()
+
+
+def test_a_published_task_leaves_no_outbox_row(client, db):
+    task_id = uuid.UUID(client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"])
+    assert (
+        db.fetch_one("SELECT 1 AS x FROM offload.outbox WHERE task_id = %(id)s", {"id": task_id})
+        is None
+    )
 
 
 def test_probes_and_docs_need_no_key(app):

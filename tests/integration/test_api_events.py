@@ -6,6 +6,7 @@ import pytest
 
 from offload_api.app import create_app
 from offload_shared import snapshots
+from offload_shared.apikeys import hash_key
 from offload_shared.store import TaskFilter, TaskStore
 
 
@@ -66,9 +67,7 @@ def test_no_address_means_no_email_and_one_bad_task_does_not_stop_the_others(cli
     assert TaskStore(db).count(tenant, TaskFilter()) == 1
 
 
-def test_with_redis_down_every_failure_is_reported_and_nothing_is_stored(
-    infra, db, tenant, api_key
-):
+def test_with_redis_down_the_tasks_are_still_created_for_the_relay(infra, db, tenant, api_key):
     app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
     response = app.test_client().post(
         "/api/events",
@@ -77,9 +76,26 @@ def test_with_redis_down_every_failure_is_reported_and_nothing_is_stored(
     )
     app.extensions["offload"].close()
     assert response.status_code == 202
-    assert response.get_json()["tasks"] == {}
-    assert "Redis" in response.get_json()["failed"]["email"]["reason"]
-    assert TaskStore(db).count(tenant, TaskFilter()) == 0
+    assert response.get_json()["failed"] == {}
+    assert TaskStore(db).count(tenant, TaskFilter()) == 1
+
+
+def test_with_postgres_down_every_failure_is_reported(infra, api_key, db, tenant):
+    app = create_app(
+        {"OFFLOAD_SETTINGS": infra.settings(DATABASE_URL="postgresql://127.0.0.1:1/x")}
+    )
+    app.extensions["offload"].keys._cache[hash_key(api_key)] = (tenant, float("inf"))
+    response = app.test_client().post(
+        "/api/events",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"event": "record.completed", "record_id": "R-1"},
+    )
+    app.extensions["offload"].close()
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["tasks"] == {}
+    assert set(body["failed"]) == {"report", "analytics"}
+    assert "Postgres" in body["failed"]["report"]["reason"]
 
 
 def test_unknown_event_is_422(client, db, tenant):

@@ -19,6 +19,10 @@ class TaskOptionsSchema(Schema):
         validate=validate.Range(1, 10), metadata={"description": "1-10, 10 most urgent"}
     )
     max_retries = fields.Integer(validate=validate.Range(0, 20))
+    delay_seconds = fields.Float(
+        validate=validate.Range(0, 7 * 86_400),
+        metadata={"description": "run no earlier than this many seconds from now (max 7 days)"},
+    )
 
 
 def load_params(spec: TaskSpec, raw: Any, field: str | None = "params") -> dict[str, Any]:
@@ -79,7 +83,9 @@ class SyncRequestSchema(TaskOptionsSchema):
 
     @post_load
     def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        options: dict[str, Any] = {k: data.pop(k) for k in ("priority", "max_retries") if k in data}
+        options: dict[str, Any] = {
+            k: data.pop(k) for k in ("priority", "max_retries", "delay_seconds") if k in data
+        }
         spec = CATALOG["analytics.sync_metrics"]
         return {**options, "spec": spec, "params": load_params(spec, data, None)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -32,7 +33,7 @@ analytics.before_request(require_tenant)
 class Reports(MethodView):
     @reports.arguments(ReportRequestSchema)
     @reports.response(202, TaskSchema)
-    def post(self, req: dict[str, Any]) -> Task:
+    def post(self, req: dict[str, Any]) -> Task | Response:
         """Generate a report: `format` excel or pdf, and that task's `params`."""
         return enqueue_request(req)
 
@@ -41,7 +42,7 @@ class Reports(MethodView):
 class Sync(MethodView):
     @analytics.arguments(SyncRequestSchema)
     @analytics.response(202, TaskSchema)
-    def post(self, req: dict[str, Any]) -> Task:
+    def post(self, req: dict[str, Any]) -> Task | Response:
         """Sync metrics from an HTTP source (analytics.sync_metrics)."""
         return enqueue_request(req)
 

@@ -21,6 +21,7 @@ from offload_api.schemas import (
 )
 from offload_api.services import services
 from offload_api.submit import enqueue_request
+from offload_shared.enqueue import publish
 from offload_shared.errors import TaskNotFound
 from offload_shared.models import Task, TaskStatus
 from offload_shared.store import TaskFilter
@@ -39,7 +40,18 @@ def _filter(args: dict[str, Any]) -> TaskFilter:
 class Enqueue(MethodView):
     @blp.arguments(EnqueueRequestSchema)
     @blp.response(202, TaskSchema)
-    def post(self, req: dict[str, Any]) -> Task:
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "Same key and body within 48 h: the first response, no new task",
+            }
+        ]
+    )
+    def post(self, req: dict[str, Any]) -> Task | Response:
         """Validate a task request, record it as pending and publish it to its queue."""
         return enqueue_request(req)
 
@@ -94,6 +106,18 @@ class TaskCancel(MethodView):
         """Cancel a task: a pending one never runs; a running one stops at its next checkpoint."""
         task = services().store.cancel(tenant(), task_id)
         return task, 202 if task.status is TaskStatus.RUNNING else 200
+
+
+@blp.route("/<uuid:task_id>/retry")
+class TaskRetry(MethodView):
+    @blp.response(202, TaskSchema)
+    @blp.alt_response(409, description="Only a failed or cancelled task can be retried")
+    def post(self, task_id: uuid.UUID) -> Task:
+        """Send a failed or cancelled task round again; its history keeps every attempt."""
+        svc = services()
+        task = svc.store.retry(tenant(), task_id)
+        publish(svc.store, svc.publisher, task)
+        return task
 
 
 @blp.route("/<uuid:task_id>/artifact")

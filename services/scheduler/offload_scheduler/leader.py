@@ -1,0 +1,51 @@
+"""One scheduler at a time: a Postgres session advisory lock on a connection of its own.
+
+If that connection dies the lock goes with it, and another replica takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from offload_shared.db import Connection, connect
+from offload_shared.errors import OffloadError
+from offload_shared.sql import query
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x0FF10AD5  # "offload scheduler"
+PACKAGE = "offload_scheduler"
+
+
+class LeaderLock:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._conn: Connection | None = None
+
+    def ensure(self) -> bool:
+        """True while this process is the leader; tries to become it otherwise."""
+        try:
+            if self._conn is not None:
+                self._conn.execute("SELECT 1")
+                return True
+            conn = connect(self.database_url, application_name="offload-scheduler-leader")
+            row = conn.execute(query("try_leader_lock", PACKAGE), {"key": LOCK_KEY}).fetchone()
+            if row and row["leader"]:
+                self._conn = conn
+                log.info("this scheduler is now the leader")
+                return True
+            conn.close()
+            return False
+        except OffloadError as exc:
+            if self._conn is not None:
+                log.warning("lost the leader lock: %s", exc)
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()  # closing the session releases the lock
+            except Exception:
+                log.debug("leader connection already closed")
+            self._conn = None

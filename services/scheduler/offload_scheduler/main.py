@@ -1,0 +1,83 @@
+"""`offload-scheduler`: the outbox relay, the reaper and housekeeping, run by one leader.
+
+Run several replicas for availability: only the holder of the leader lock works; the others
+wait and take over within a few seconds if it dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import timedelta
+from types import FrameType
+
+from offload_scheduler.leader import LeaderLock
+from offload_scheduler.reaper import housekeeping, reap_once
+from offload_scheduler.relay import relay_once
+from offload_shared.artifacts import PostgresArtifacts
+from offload_shared.broker import Publisher, make_broker
+from offload_shared.db import Database
+from offload_shared.errors import OffloadError
+from offload_shared.settings import Settings
+
+log = logging.getLogger("offload_scheduler")
+
+FOLLOWER_POLL_SECONDS = 2.0
+HOUSEKEEPING_SECONDS = 60.0
+
+
+class Scheduler:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, max_size=2, application_name="offload-scheduler")
+        self.publisher = Publisher(make_broker(settings.redis_url))
+        self.leader = LeaderLock(settings.database_url)
+        self.artifacts = PostgresArtifacts(self.db, ttl=timedelta(days=settings.artifact_ttl_days))
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        next_reap = next_housekeeping = 0.0
+        while not self.stop.is_set():
+            if not self.leader.ensure():
+                self.stop.wait(FOLLOWER_POLL_SECONDS)
+                continue
+            now = time.monotonic()
+            try:
+                relay_once(self.db, self.publisher)
+                if now >= next_reap:
+                    reap_once(
+                        self.db,
+                        lost_seconds=self.settings.worker_lost_seconds,
+                        republish_after_seconds=self.settings.republish_after_seconds,
+                    )
+                    next_reap = now + self.settings.reaper_interval_seconds
+                if now >= next_housekeeping:
+                    housekeeping(self.db, idempotency_ttl_hours=self.settings.idempotency_ttl_hours)
+                    self.artifacts.delete_expired(limit=1_000)
+                    next_housekeeping = now + HOUSEKEEPING_SECONDS
+            except OffloadError as exc:
+                log.warning("scheduler pass failed: %s", exc)
+            self.stop.wait(self.settings.relay_interval_seconds)
+        self.close()
+
+    def close(self) -> None:
+        self.leader.release()
+        self.db.close()
+        self.publisher.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    scheduler = Scheduler(Settings.from_env())
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        scheduler.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler started")
+    scheduler.run()
+    log.info("scheduler stopped")

@@ -1,0 +1,111 @@
+"""Worker heartbeats, hard aborts and the shutdown bound.
+
+Every few seconds the worker process writes its heartbeat to offload.workers; the scheduler's
+reaper treats running tasks of a worker that stopped beating as lost and sends them round again.
+The same round trip returns this worker's tasks whose cancel request is older than the grace
+period: they are aborted (TaskCancelled raised in their thread). When the worker shuts down,
+tasks still running shortly before the shutdown bound are interrupted (WorkerShutdown) so they
+are requeued before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from dramatiq import Broker
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+from dramatiq.middleware.threading import raise_thread_exception
+
+from offload_shared.errors import OffloadError, TaskCancelled, WorkerShutdown
+from offload_shared.sql import query
+from offload_shared.worker_runtime import RuntimeHolder
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_MARGIN_SECONDS = 2.0
+
+
+class HeartbeatMiddleware(Middleware):
+    def __init__(
+        self,
+        runtime: RuntimeHolder,
+        *,
+        interval_seconds: float,
+        cancel_grace_seconds: float,
+        shutdown_seconds: float,
+    ) -> None:
+        self.runtime = runtime
+        self.interval = interval_seconds
+        self.cancel_grace = cancel_grace_seconds
+        self.shutdown_seconds = shutdown_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._aborted: set[Any] = set()
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        self._stop.clear()
+        self._beat()
+        self._thread = threading.Thread(target=self._loop, name="offload-heartbeat", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        bound = max(0.0, self.shutdown_seconds - SHUTDOWN_MARGIN_SECONDS)
+        timer = threading.Timer(bound, self._interrupt_remaining)
+        timer.daemon = True
+        timer.start()
+
+    def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        self._stop.set()
+        runtime = self.runtime.get()
+        try:
+            with runtime.store.db.connection() as conn:
+                conn.execute(query("remove_worker"), {"id": runtime.id})
+        except OffloadError:
+            log.warning("could not remove worker %s from offload.workers", runtime.id)
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        self.runtime.get().started(_task_id(message))
+
+    def after_process_message(self, broker: Broker, message: MessageProxy, **_: Any) -> None:
+        self.runtime.get().finished(_task_id(message))
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self.runtime.get().finished(_task_id(message))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        runtime = self.runtime.get()
+        try:
+            overdue = runtime.store.db.fetch_all(
+                query("worker_heartbeat"),
+                {**runtime.identity(), "grace_seconds": self.cancel_grace},
+            )
+        except OffloadError as exc:
+            log.warning("heartbeat not written: %s", exc)
+            return
+        running = runtime.running()
+        for row in overdue:
+            thread = running.get(row["id"])
+            if thread is not None and row["id"] not in self._aborted:
+                self._aborted.add(row["id"])
+                log.warning("task %s ignored its cancel request; aborting it", row["id"])
+                raise_thread_exception(thread, TaskCancelled)
+
+    def _interrupt_remaining(self) -> None:
+        for task_id, thread in self.runtime.get().running().items():
+            log.warning("task %s still running at the shutdown bound; requeueing it", task_id)
+            raise_thread_exception(thread, WorkerShutdown)
+
+
+def _task_id(message: MessageProxy) -> Any:
+    try:
+        return uuid.UUID(message.message_id)
+    except ValueError:
+        return message.message_id

@@ -1,0 +1,55 @@
+"""What one worker process knows about itself: its id, its store, and which thread runs which
+task. Created after the fork (a forked pool or id would be shared between processes)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from offload_shared.store import TaskStore
+
+
+@dataclass
+class WorkerRuntime:
+    queue: str
+    store: TaskStore
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    hostname: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    _threads: dict[uuid.UUID, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def started(self, task_id: uuid.UUID) -> None:
+        with self._lock:
+            self._threads[task_id] = threading.get_ident()
+
+    def finished(self, task_id: uuid.UUID) -> None:
+        with self._lock:
+            self._threads.pop(task_id, None)
+
+    def running(self) -> dict[uuid.UUID, int]:
+        """Task id -> the ident of the thread running it."""
+        with self._lock:
+            return dict(self._threads)
+
+    def identity(self) -> dict[str, object]:
+        return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}
+
+
+class RuntimeHolder:
+    """Hands every middleware of one process the same WorkerRuntime, made anew after a fork."""
+
+    def __init__(self, factory: Callable[[], WorkerRuntime]) -> None:
+        self._factory = factory
+        self._runtime: WorkerRuntime | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> WorkerRuntime:
+        with self._lock:
+            if self._runtime is None or self._runtime.pid != os.getpid():
+                self._runtime = self._factory()
+            return self._runtime
