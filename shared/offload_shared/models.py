@@ -52,6 +52,7 @@ class Task(FromRow):
     started_at: datetime | None
     completed_at: datetime | None
     cancel_requested_at: datetime | None = None
+    worker_id: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

@@ -239,3 +239,50 @@ def test_another_tenant_cannot_download_an_artifact(app, client, db, tenant):
         f"Bearer {create_key(db, f'o-{uuid.uuid4().hex[:8]}')}"
     )
     assert other.get(f"/api/tasks/{task_id}/artifact").status_code == 404
+
+
+def test_idempotency_key_replays_the_first_answer_and_creates_nothing_more(client, db, tenant):
+    headers = {"Idempotency-Key": "signup-ada-1"}
+    first = client.post("/api/tasks/enqueue", json=EMAIL, headers=headers)
+    again = client.post("/api/tasks/enqueue", json=EMAIL, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert rows(db, tenant) == 1
+
+
+def test_idempotency_key_with_another_body_is_422(client, db, tenant):
+    headers = {"Idempotency-Key": "k-1"}
+    client.post("/api/tasks/enqueue", json=EMAIL, headers=headers)
+    other = {**EMAIL, "params": {**EMAIL["params"], "subject": "Other"}}
+    response = client.post("/api/tasks/enqueue", json=other, headers=headers)
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.get_json()["errors"]["headers"]
+    assert rows(db, tenant) == 1
+
+
+def test_a_malformed_idempotency_key_is_422_and_stores_nothing(client, db, tenant):
+    response = client.post("/api/tasks/enqueue", json=EMAIL, headers={"Idempotency-Key": "a b"})
+    assert response.status_code == 422
+    assert rows(db, tenant) == 0
+
+
+def test_retry_endpoint_requeues_a_failed_task_and_refuses_others(client, db, tenant, redis_client):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    assert client.post(f"/api/tasks/{task_id}/retry").status_code == 409  # still pending
+    store = TaskStore(db)
+    store.mark_running(uuid.UUID(task_id))
+    store.mark_failed(uuid.UUID(task_id), "SMTP 554 rejected")
+    redis_client.flushdb()
+    response = client.post(f"/api/tasks/{task_id}/retry")
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "pending"
+    assert queued_ids(redis_client, "email") == {task_id}
+
+
+def test_delay_seconds_is_recorded_and_the_message_waits_in_the_delay_queue(client, redis_client):
+    body = client.post("/api/tasks/enqueue", json={**EMAIL, "delay_seconds": 600}).get_json()
+    assert body["next_attempt_at"] is not None
+    assert queued_ids(redis_client, "email") == set()
+    assert queued_ids(redis_client, "email.DQ") == {body["task_id"]}
