@@ -105,7 +105,9 @@ class TaskStore:
                     earlier["task_id"],
                     earlier["response"],
                 )
-            task = Task.from_row(conn.execute(query("insert_task"), new.row()).fetchone() or {})
+            row = conn.execute(query("insert_task"), new.row()).fetchone()
+            assert row is not None
+            task = Task.from_row(row)
             conn.execute(
                 query("settle_idempotency_key"),
                 {**ids, "task_id": task.id, "response": Jsonb(response_of(task))},

@@ -6,17 +6,16 @@ so `worker_smtp` sets OFFLOAD_SMTP_* for one test and clears the cache around it
 
 from __future__ import annotations
 
-import dramatiq
 import pytest
 
 from offload_email_worker import actors, deliveries, jobs
-from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
 from offload_shared.settings import SmtpSettings
 from offload_shared.store import TaskStore
-from offload_shared.worker import task_actor, worker_middleware, worker_settings
+from offload_shared.worker import task_actor, worker_settings
 from tests.conftest import wait_for
 from tests.smtp_servers import Mailbox, serve
 
@@ -55,27 +54,11 @@ def worker_smtp(monkeypatch, smtp_server):
 
 
 @pytest.fixture
-def redis_broker(infra, redis_client):
-    settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
-    broker = make_broker(settings.redis_url, worker_middleware(settings))
-    task_actor("email.send_notification", broker=broker)(actors.send_notification)
-    task_actor("email.send_confirmation", broker=broker)(actors.send_confirmation)
-    yield broker
-    disconnect(broker)
-
-
-@pytest.fixture
-def run_worker():
-    workers = []
-
-    def start(broker):
-        worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-        worker.start()
-        workers.append(worker)
-
-    yield start
-    for worker in workers:
-        worker.stop()
+def redis_broker(redis_broker):
+    """The shared Redis broker, with the email worker's real actors declared on it."""
+    task_actor("email.send_notification", broker=redis_broker)(actors.send_notification)
+    task_actor("email.send_confirmation", broker=redis_broker)(actors.send_confirmation)
+    return redis_broker
 
 
 def create(db, tenant, task_name, params, **options):

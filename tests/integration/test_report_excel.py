@@ -23,6 +23,7 @@ from offload_shared.errors import PermanentTaskError, StoreUnavailable
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for
+from tests.workers import drain
 
 EXCEL = get_spec("reports.generate_excel")
 FINISHED = ("completed", "failed", "cancelled")
@@ -276,13 +277,7 @@ def test_a_source_that_tries_to_write_fails_the_task_at_once_and_stores_nothing(
     task_actor("reports.generate_excel", broker=broker)(actors.generate_excel)
     params = EXCEL.load_params({"report_name": "w", "source": "writer"})
     task = submit(TaskStore(db), Publisher(broker), new_task(EXCEL, tenant, params))
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join("reports")
-        worker.join()
-    finally:
-        worker.stop()
+    drain(broker, "reports")
 
     done = TaskStore(db).get(tenant, task.id)
     assert (done.status, done.attempts, done.max_retries) == ("failed", 1, 3)

@@ -4,7 +4,6 @@ import hashlib
 import io
 from datetime import timedelta
 
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from pypdf import PdfReader
 
@@ -15,6 +14,7 @@ from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
+from tests.workers import drain
 
 PARAMS = {
     "record_id": "FIR-2026-0042",
@@ -32,13 +32,7 @@ def test_the_pdf_actor_stores_the_record_pdf_and_records_its_reference(db, infra
     task = submit(
         TaskStore(db), Publisher(broker), new_task(spec, tenant, spec.load_params(PARAMS))
     )
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join("reports")
-        worker.join()
-    finally:
-        worker.stop()
+    drain(broker, "reports")
 
     done = TaskStore(db).get(tenant, task.id)
     assert done.status == "completed", done.error_message

@@ -3,11 +3,9 @@
 import threading
 import time
 
-import dramatiq
-import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
@@ -15,32 +13,10 @@ from offload_shared.middleware import report_progress
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for
+from tests.workers import drain
 
 PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
 FINISHED = ("completed", "failed", "cancelled")
-
-
-@pytest.fixture
-def redis_broker(infra, redis_client):
-    settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
-    broker = make_broker(settings.redis_url, worker_middleware(settings))
-    yield broker
-    disconnect(broker)
-
-
-@pytest.fixture
-def run_worker():
-    workers = []
-
-    def start(broker):
-        worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-        worker.start()
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
 
 
 def enqueue(db, broker, tenant, **kw):
@@ -140,7 +116,7 @@ def test_a_cancelled_task_is_skipped_and_never_runs(db, tenant, redis_broker, ru
     assert (after.status, after.attempts, after.started_at) == ("cancelled", 0, None)
 
 
-def test_actor_wiring_on_the_stub_broker(db, tenant, infra, run_worker):
+def test_actor_wiring_on_the_stub_broker(db, tenant, infra):
     broker = StubBroker(middleware=worker_middleware(infra.settings()))
     broker.emit_after("process_boot")
 
@@ -151,9 +127,7 @@ def test_actor_wiring_on_the_stub_broker(db, tenant, infra, run_worker):
     spec = get_spec("reports.generate_excel")
     params = {"report_name": "r", "columns": ["a"], "rows": [[1], [2]]}
     task = submit(TaskStore(db), Publisher(broker), new_task(spec, tenant, params))
-    worker = run_worker(broker)
-    broker.join("reports")
-    worker.join()
+    drain(broker, "reports")
     done = TaskStore(db).get(tenant, task.id)
     assert (done.status, done.result) == ("completed", {"rows": 2})
 
