@@ -155,23 +155,24 @@ def _env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
 
 
-def start(pgdata: Path, log_file: Path) -> tuple[int, Child | None]:
-    """Start PostgreSQL on `pgdata` on a free 127.0.0.1 port; return (port, child).
+def start(pgdata: Path, log_file: Path, *, port: int | None = None) -> tuple[int, Child | None]:
+    """Start PostgreSQL on `pgdata` on 127.0.0.1 (`port`, or a free one); return (port, child).
 
-    If another process already runs a server on `pgdata`, return its port and no child
-    (it is not ours to stop).
+    Passing the port of an earlier run restarts a server where its clients expect it. If another
+    process already runs a server on `pgdata`, return its port and no child (it is not ours to
+    stop).
     """
     pgdata = pgdata.resolve()
-    port = _running_port(pgdata)
-    if port is not None and _can_connect(port):
-        log.info("reusing embedded PostgreSQL already running on port %d", port)
-        return port, None
+    running = _running_port(pgdata)
+    if running is not None and _can_connect(running):
+        log.info("reusing embedded PostgreSQL already running on port %d", running)
+        return running, None
     account = _service_account()
     if not (pgdata / "PG_VERSION").exists():
         _initdb(pgdata, account, log_file)
     elif account is not None:
         _allow_traversal(pgdata)
-    port = free_port()
+    port = free_port() if port is None else port
     argv = [
         str(bin_dir() / "postgres"),
         "-D",

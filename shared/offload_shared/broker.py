@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dramatiq
 import redis
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import Middleware
 
 from offload_shared.errors import BrokerUnavailable
@@ -83,7 +84,7 @@ class Publisher:
             delay_ms = int(ahead * 1000) if ahead > 0 else None
         try:
             self.broker.enqueue(task_message(task), delay=delay_ms)
-        except redis.RedisError as exc:
+        except (redis.RedisError, BrokerConnectionError) as exc:
             raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
 
     def ping(self) -> None:

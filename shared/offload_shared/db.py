@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]
 
+RECONNECT_GIVE_UP_SECONDS = 5.0
+
 
 @contextmanager
 def wrap_exceptions() -> Iterator[None]:
@@ -49,6 +51,10 @@ class Database:
             min_size=1,
             max_size=max_size,
             timeout=pool_timeout,
+            # psycopg_pool retries a lost connection after 1, 2, 4, 8 ... s until this runs out:
+            # after a long outage it could stay away about as long again once Postgres is back.
+            # Giving up early lets the next request start a fresh attempt at once.
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             open=False,
             check=psycopg_pool.ConnectionPool.check_connection,
             kwargs={

@@ -46,15 +46,18 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
         return WorkerRuntime(queue=os.environ.get(QUEUE_ENV, "*"), store=TaskStore(db))
 
     runtime = RuntimeHolder(runtime_factory)
+    # Dramatiq runs `after_*` hooks in reverse order, so the heartbeat's come first: a task is
+    # no longer abortable once its outcome is being recorded, and the worker removes its row
+    # from offload.workers before the status middleware closes the shared pool.
     return [
         TimeLimit(),
+        TaskStatusMiddleware(runtime, retry_backoff_seconds=settings.retry_backoff_seconds),
         HeartbeatMiddleware(
             runtime,
             interval_seconds=settings.worker_heartbeat_seconds,
             cancel_grace_seconds=settings.cancel_grace_seconds,
             shutdown_seconds=settings.worker_shutdown_seconds,
         ),
-        TaskStatusMiddleware(runtime, retry_backoff_seconds=settings.retry_backoff_seconds),
     ]
 
 

@@ -6,8 +6,9 @@ If that connection dies the lock goes with it, and another replica takes over.
 from __future__ import annotations
 
 import logging
+import time
 
-from offload_shared.db import Connection, connect
+from offload_shared.db import Connection, connect, wrap_exceptions
 from offload_shared.errors import OffloadError
 from offload_shared.sql import query
 
@@ -21,17 +22,31 @@ class LeaderLock:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self._conn: Connection | None = None
+        self._since: float | None = None  # time.monotonic() when this process took the lock
+
+    def held_for(self) -> float:
+        """Seconds this process has held the lock without a break (0 when it does not)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
 
     def ensure(self) -> bool:
         """True while this process is the leader; tries to become it otherwise."""
         try:
             if self._conn is not None:
-                self._conn.execute("SELECT 1")
+                with wrap_exceptions():  # e.g. AdminShutdown when Postgres restarts
+                    self._conn.execute("SELECT 1")
                 return True
             conn = connect(self.database_url, application_name="offload-scheduler-leader")
-            row = conn.execute(query("try_leader_lock", PACKAGE), {"key": LOCK_KEY}).fetchone()
+            try:
+                with wrap_exceptions():
+                    row = conn.execute(
+                        query("try_leader_lock", PACKAGE), {"key": LOCK_KEY}
+                    ).fetchone()
+            except OffloadError:
+                conn.close()
+                raise
             if row and row["leader"]:
                 self._conn = conn
+                self._since = time.monotonic()
                 log.info("this scheduler is now the leader")
                 return True
             conn.close()
@@ -49,3 +64,4 @@ class LeaderLock:
             except Exception:
                 log.debug("leader connection already closed")
             self._conn = None
+        self._since = None

@@ -46,7 +46,11 @@ class Scheduler:
             now = time.monotonic()
             try:
                 relay_once(self.db, self.publisher)
-                if now >= next_reap:
+                # Judge workers only after a whole lost-worker window as leader: right after
+                # taking the lock (a Postgres restart cuts every session) live workers have not
+                # had the chance to beat again, and their running tasks would be run twice.
+                judged = self.leader.held_for() >= self.settings.worker_lost_seconds
+                if judged and now >= next_reap:
                     reap_once(
                         self.db,
                         lost_seconds=self.settings.worker_lost_seconds,

@@ -26,7 +26,11 @@ from offload_shared.worker_runtime import RuntimeHolder
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_MARGIN_SECONDS = 2.0
+# What the shutdown needs after the interrupt, so the process exits within the bound: Dramatiq
+# notices SIGTERM up to 1 s late (its worker process polls a flag each second), recording the
+# requeues and stopping the consumers takes a few hundred ms, and its main process needs up to
+# 1 s more to stop its log watcher before it exits.
+SHUTDOWN_MARGIN_SECONDS = 3.5
 
 
 class HeartbeatMiddleware(Middleware):

@@ -1,0 +1,335 @@
+"""The fault suite's harness: the system as real processes, throwaway servers, and counting.
+
+Every process runs in its own process group (offload_dev.procs.spawn), logs to a file of its
+own, and dies with the test process even if that is killed. Faults are done only to processes
+the test started: SIGKILL/SIGTERM to a worker's or scheduler's process group, a stop of a
+throwaway Redis or Postgres on a port of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+from offload_dev import embedded_pg, embedded_redis
+from offload_dev.procs import Child, ProcessError, free_port, spawn, stop_all, wait_until
+from offload_shared.broker import Publisher
+from offload_shared.catalog import TaskSpec
+from offload_shared.db import Database
+from offload_shared.enqueue import new_task, submit
+from offload_shared.models import Task
+from offload_shared.store import TaskStore
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+NAMESPACE = "dramatiq"
+
+# Production timings shrunk so that every recovery path runs within seconds.
+FAST_ENV = {
+    "OFFLOAD_WORKER_HEARTBEAT_SECONDS": "0.5",
+    "OFFLOAD_WORKER_LOST_SECONDS": "3",
+    "OFFLOAD_REAPER_INTERVAL_SECONDS": "0.5",
+    "OFFLOAD_RELAY_INTERVAL_SECONDS": "0.5",
+    "OFFLOAD_REDIS_HEARTBEAT_TIMEOUT_MS": "5000",
+    "OFFLOAD_REDIS_MAINTENANCE_CHANCE": "1.0",
+    "OFFLOAD_RETRY_BACKOFF_SECONDS": "0.1",
+    "OFFLOAD_WORKER_SHUTDOWN_SECONDS": "5",
+    "OFFLOAD_CANCEL_GRACE_SECONDS": "1",
+    "OFFLOAD_WORKER_PROCESSES": "1",
+    "OFFLOAD_WORKER_THREADS": "8",
+    "OFFLOAD_API_WORKERS": "2",
+    "OFFLOAD_API_HOST": "127.0.0.1",
+}
+
+
+def log_says(child: Child, text: str, times: int = 1) -> bool:
+    path = child.log_file
+    return (
+        path is not None and path.exists() and path.read_text(errors="replace").count(text) >= times
+    )
+
+
+class System:
+    """The processes of one test: workers, schedulers, the API, throwaway servers."""
+
+    def __init__(self, database_url: str, redis_url: str, logs: Path) -> None:
+        self.logs = logs
+        self.children: list[Child] = []
+        self.servers: list[Child] = []  # stopped after the processes that use them
+        self.execution_log = logs / "executions.log"
+        self.env = {
+            **os.environ,
+            **FAST_ENV,
+            "PYTHONPATH": str(ROOT),
+            "OFFLOAD_FAULTS_EXECUTION_LOG": str(self.execution_log),
+        }
+        self.point_at(database_url, redis_url)
+
+    def point_at(self, database_url: str, redis_url: str) -> None:
+        """Processes started from now on use this Postgres and Redis."""
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+
+    def spawn(self, name: str, argv: list[str], *, server: bool = False, **env: str) -> Child:
+        n = len(self.children) + len(self.servers)
+        log = self.logs / f"{n:02d}-{name}.log"
+        child = spawn(name, argv, env={**self.env, **env}, log_file=log, cwd=ROOT)
+        (self.servers if server else self.children).append(child)
+        return child
+
+    def worker(self, kind: str = "faults", *, ready: bool = True, **env: str) -> Child:
+        """A worker service: `faults` (the test actors) or a real one (`email`, ...)."""
+        if kind == "faults":
+            argv = [sys.executable, "-m", "tests.faults.fault_worker"]
+        else:
+            argv = [str(BIN / f"offload-{kind}-worker")]
+        child = self.spawn(f"{kind}-worker", argv, **env)
+        if ready:
+            processes = int({**self.env, **env}["OFFLOAD_WORKER_PROCESSES"])
+            wait_until(lambda: log_says(child, "is ready for action", processes), child, 60, "boot")
+        return child
+
+    def scheduler(self, **env: str) -> Child:
+        child = self.spawn("scheduler", [str(BIN / "offload-scheduler")], **env)
+        wait_until(lambda: log_says(child, "scheduler started"), child, 30, "start")
+        return child
+
+    def api(self, **env: str) -> str:
+        port = free_port()
+        child = self.spawn("api", [str(BIN / "offload-api")], API_PORT=str(port), **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{url}/healthz"), child, 60, "the API to answer")
+        return url
+
+    @staticmethod
+    def kill(child: Child) -> None:
+        """SIGKILL the child's whole process group and reap it."""
+        child.send(signal.SIGKILL)
+        child.popen.wait(10)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.send(signal.SIGCONT)
+        stop_all(self.children, timeout=20)
+        stop_all(self.servers, timeout=20)
+
+    def tails(self, lines: int = 25) -> str:
+        """The last lines of every log of the test (its processes' and its servers')."""
+        parts = []
+        for path in sorted(self.logs.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {path}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class ThrowawayRedis:
+    """A redis-server on a port of its own, persisting like production (appendonly yes)."""
+
+    def __init__(self, system: System, data_dir: Path) -> None:
+        self.system = system
+        self.dir = data_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.child: Child | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or str(embedded_redis.server_binary())
+        argv = [
+            binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.dir),
+            "--daemonize", "no",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", "",
+        ]  # fmt: skip
+        self.child = self.system.spawn("redis", argv, server=True)
+        wait_until(self.pings, self.child, 30, "answering PING")
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM): Redis writes its append-only file and exits."""
+        if self.child is not None:
+            stop_all([self.child], timeout=20)
+            self.child = None
+
+    def pings(self) -> bool:
+        client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+class ThrowawayPostgres:
+    """An embedded PostgreSQL (pgserver binaries) that can be restarted on the same port."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        # Under /tmp rather than pytest's 0700 tree: as root the server runs as another user,
+        # which needs to traverse the path.
+        self.root = Path(tempfile.mkdtemp(prefix="offload-faults-pg-"))
+        self.pgdata = self.root / "pgdata"
+        self.log_file = system.logs / "postgres.log"
+        self.port: int | None = None
+        self.child: Child | None = None
+
+    def url(self, dbname: str = "postgres") -> str:
+        assert self.port is not None
+        return embedded_pg.server_url(self.port, dbname)
+
+    def start(self) -> None:
+        port, child = embedded_pg.start(self.pgdata, self.log_file, port=self.port)
+        if child is None or port != (self.port or port):
+            raise ProcessError("another PostgreSQL runs on the throwaway data directory")
+        self.port = port
+        self.child = child
+
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> None:
+        """SIGINT is a fast shutdown: open sessions are ended, the server exits cleanly."""
+        if self.child is not None:
+            self.child.signal_leader(sig)
+            try:
+                self.child.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.child.send(signal.SIGKILL)
+                self.child.popen.wait(10)
+            self.child = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# -- enqueueing and counting -------------------------------------------------------------------
+
+
+def enqueue_many(
+    database_url: str,
+    publisher: Publisher,
+    spec: TaskSpec,
+    tenant: str,
+    params: Iterable[dict[str, Any]],
+    *,
+    threads: int = 4,
+    **options: Any,
+) -> list[Task]:
+    """Submit tasks through the one enqueue path (row + outbox, then publish), in parallel."""
+    db = Database(database_url, max_size=threads)
+    store = TaskStore(db)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(
+                pool.map(lambda p: submit(store, publisher, new_task(spec, tenant, p, **options)),
+                         params)
+            )  # fmt: skip
+    finally:
+        db.close()
+
+
+def retire(db: Database, tenant: str) -> None:
+    """Cancel what a test left unfinished, so that no later test or suite runs it."""
+    with db.connection() as conn:
+        conn.execute(
+            "DELETE FROM offload.outbox WHERE task_id IN "
+            "(SELECT id FROM offload.tasks WHERE tenant = %(t)s)",
+            {"t": tenant},
+        )
+        conn.execute(
+            "UPDATE offload.tasks SET status = 'cancelled', completed_at = now() "
+            "WHERE tenant = %(t)s AND status IN ('pending', 'running')",
+            {"t": tenant},
+        )
+
+
+def status_counts(db: Database, tenant: str) -> dict[str, int]:
+    rows = db.fetch_all(
+        "SELECT status, count(*) AS n FROM offload.tasks WHERE tenant = %(t)s GROUP BY status",
+        {"t": tenant},
+    )
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
+def tasks_of(db: Database, tenant: str) -> list[dict[str, Any]]:
+    return db.fetch_all("SELECT * FROM offload.tasks WHERE tenant = %(t)s", {"t": tenant})
+
+
+def all_in(db: Database, tenant: str, status: str, total: int) -> bool:
+    return status_counts(db, tenant).get(status, 0) == total
+
+
+def executions(log: Path, only: Iterable[uuid.UUID] | None = None) -> Counter[uuid.UUID]:
+    """How many times each task's actor started, from the workers' execution log.
+
+    `only` keeps the given tasks: the scheduler serves the whole shared database, so a worker
+    may also run what another test (or suite) left behind.
+    """
+    if not log.exists():
+        return Counter()
+    ran = Counter(uuid.UUID(line.split()[0]) for line in log.read_text().splitlines() if line)
+    if only is None:
+        return ran
+    keep = set(only)
+    return Counter({task_id: n for task_id, n in ran.items() if task_id in keep})
+
+
+def task_ids_in_hand(client: redis.Redis) -> set[uuid.UUID]:
+    """Tasks whose messages a consumer has fetched and not acked (Dramatiq's ack sets)."""
+    found: set[uuid.UUID] = set()
+    for key in client.scan_iter(f"{NAMESPACE}:__acks__.*"):
+        queue = key.decode().split(".", 2)[2]
+        ids = list(client.smembers(key))
+        if not ids:
+            continue
+        for data in client.hmget(f"{NAMESPACE}:{queue}.msgs", ids):
+            if data is not None:
+                found.add(uuid.UUID(json.loads(data)["message_id"]))
+    return found
+
+
+def seconds_between(start: float, end: datetime) -> float:
+    """From a time.time() stamp to a timestamptz read back from Postgres (same host clock)."""
+    return end.timestamp() - start
+
+
+def worker_pids(child: Child) -> list[int]:
+    """The Dramatiq worker processes under a worker service's main process."""
+    path = Path(f"/proc/{child.pid}/task/{child.pid}/children")
+    return [int(pid) for pid in path.read_text().split()]
+
+
+def wait_exit(child: Child, timeout: float) -> float:
+    """Seconds until the child's process group leader exits (raises after `timeout`)."""
+    started = time.monotonic()
+    child.popen.wait(timeout)
+    return time.monotonic() - started
