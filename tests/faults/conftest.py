@@ -24,6 +24,20 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.faults)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def clean_slate(db) -> None:
+    """The scheduler this suite starts relays and reaps database-wide, and earlier suites leave
+    pending and running tasks (some with params only their own fake actors understand) and
+    outbox rows in the shared test database: retire them before the first fault test."""
+    with db.connection() as conn:
+        conn.execute(
+            "UPDATE offload.tasks SET status = 'cancelled', completed_at = now()"
+            " WHERE status IN ('pending', 'running')"
+        )
+        conn.execute("DELETE FROM offload.outbox")
+        conn.execute("DELETE FROM offload.workers")
+
+
 @pytest.fixture
 def system(infra, db, redis_client, tenant, tmp_path) -> Iterator[System]:
     """Real processes on the suite's Postgres and (flushed) Redis; all stopped afterwards, and
