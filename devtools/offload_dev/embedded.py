@@ -23,7 +23,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-import redis
 from psycopg import errors, sql
 
 from offload_dev import embedded_pg, embedded_redis
@@ -130,20 +129,10 @@ def resolve_postgres(state_dir: Path, dbname: str, *, force_embedded: bool | Non
     return f"{base}/{quote(dbname, safe='')}"
 
 
-def _local_redis() -> bool:
-    client = redis.Redis.from_url(LOCAL_REDIS, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 def resolve_redis(state_dir: Path, db: int, *, force_embedded: bool | None = None) -> str:
     """redis:// URL of database `db` on a local or embedded server."""
     force = force_embedded_requested() if force_embedded is None else force_embedded
-    if not force and _local_redis():
+    if not force and embedded_redis.answers(LOCAL_REDIS):
         log.info("using the Redis server on localhost:6379")
         return f"{LOCAL_REDIS}/{db}"
     state_dir = state_dir.resolve()

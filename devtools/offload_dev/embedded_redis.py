@@ -42,8 +42,9 @@ def _serves_dir(port: int, data_dir: Path) -> bool:
     return found is not None and Path(found).resolve() == data_dir
 
 
-def _pings(port: int) -> bool:
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=2)
+def answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url` (within a couple of seconds)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
     try:
         return bool(client.ping())
     except redis.RedisError:
@@ -81,7 +82,9 @@ def start(data_dir: Path, log_file: Path) -> tuple[int, Child | None]:
     ]  # fmt: skip
     child = spawn("redis", argv, log_file=log_file, cwd=data_dir)
     try:
-        wait_until(lambda: _pings(port), child, START_TIMEOUT, "answering PING")
+        wait_until(
+            lambda: answers(f"redis://127.0.0.1:{port}"), child, START_TIMEOUT, "answering PING"
+        )
     except BaseException:
         stop_all([child])
         raise

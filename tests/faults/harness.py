@@ -182,13 +182,7 @@ class ThrowawayRedis:
             self.child = None
 
     def pings(self) -> bool:
-        client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return embedded_redis.answers(f"redis://127.0.0.1:{self.port}")
 
 
 class ThrowawayPostgres:
