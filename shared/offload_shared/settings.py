@@ -83,6 +83,8 @@ class Settings:
     reaper_interval_seconds: float = 2.0
     republish_after_seconds: float = 300.0
     idempotency_ttl_hours: int = 48
+    health_port: int = 0
+    health_stale_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +162,10 @@ class Settings:
             ),
             idempotency_ttl_hours=_int(
                 env, "OFFLOAD_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours, minimum=24
+            ),
+            health_port=_int(env, "OFFLOAD_HEALTH_PORT", cls.health_port),
+            health_stale_seconds=_float(
+                env, "OFFLOAD_HEALTH_STALE_SECONDS", cls.health_stale_seconds
             ),
             sync_allowed_hosts=frozenset(
                 h.strip().lower()

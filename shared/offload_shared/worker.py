@@ -13,6 +13,7 @@ import dramatiq
 from dramatiq import Broker
 from dramatiq.middleware import TimeLimit
 
+from offload_shared import probe
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.catalog import get_spec
@@ -57,6 +58,7 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
             interval_seconds=settings.worker_heartbeat_seconds,
             cancel_grace_seconds=settings.cancel_grace_seconds,
             shutdown_seconds=settings.worker_shutdown_seconds,
+            beacon=probe.beacon_from_env(),
         ),
     ]
 
@@ -122,6 +124,14 @@ def run_worker(module: str, queue: str) -> None:
 
     settings = worker_settings()
     os.environ[QUEUE_ENV] = queue
+    if settings.health_port:
+        # Served by this, Dramatiq's main process; its worker processes touch the beacons.
+        beacons = probe.start(
+            settings.health_port,
+            expected=settings.worker_processes,
+            stale_after=settings.health_stale_seconds,
+        )
+        os.environ[probe.DIR_ENV] = str(beacons.directory)
     args = make_argument_parser().parse_args(
         [
             module,

@@ -6,16 +6,19 @@ wait and take over within a few seconds if it dies.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
 
 from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import housekeeping, reap_once
 from offload_scheduler.relay import relay_once
+from offload_shared import probe
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import Publisher, make_broker
 from offload_shared.db import Database
@@ -29,8 +32,9 @@ HOUSEKEEPING_SECONDS = 60.0
 
 
 class Scheduler:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, beacon: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.beacon = beacon  # the health port's sign of life: one touch per turn of the loop
         self.db = Database(settings.database_url, max_size=2, application_name="offload-scheduler")
         self.publisher = Publisher(make_broker(settings.redis_url))
         self.leader = LeaderLock(settings.database_url)
@@ -40,6 +44,8 @@ class Scheduler:
     def run(self) -> None:
         next_reap = next_housekeeping = 0.0
         while not self.stop.is_set():
+            if self.beacon is not None:
+                self.beacon()
             if not self.leader.ensure():
                 self.stop.wait(FOLLOWER_POLL_SECONDS)
                 continue
@@ -74,7 +80,14 @@ class Scheduler:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    scheduler = Scheduler(Settings.from_env())
+    settings = Settings.from_env()
+    beacon = None
+    if settings.health_port:
+        beacons = probe.start(
+            settings.health_port, expected=1, stale_after=settings.health_stale_seconds
+        )
+        beacon = functools.partial(beacons.touch, "scheduler")
+    scheduler = Scheduler(settings, beacon)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)

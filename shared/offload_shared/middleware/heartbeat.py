@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from dramatiq import Broker
@@ -41,8 +42,10 @@ class HeartbeatMiddleware(Middleware):
         interval_seconds: float,
         cancel_grace_seconds: float,
         shutdown_seconds: float,
+        beacon: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.beacon = beacon  # the health port's sign of life: one touch per turn of the loop
         self.interval = interval_seconds
         self.cancel_grace = cancel_grace_seconds
         self.shutdown_seconds = shutdown_seconds
@@ -85,6 +88,8 @@ class HeartbeatMiddleware(Middleware):
             self._beat()
 
     def _beat(self) -> None:
+        if self.beacon is not None:
+            self.beacon()
         runtime = self.runtime.get()
         try:
             overdue = runtime.store.db.fetch_all(

@@ -1,0 +1,107 @@
+"""The health port of the workers and the scheduler: `GET /healthz` for Kubernetes probes.
+
+Each process that must keep going (every Dramatiq worker process, the scheduler's loop) touches
+a beacon file on each turn of its loop, whether or not Postgres answered that turn. /healthz
+answers 200 while the expected number of beacons is fresh, 503 before they have all appeared
+(still booting) or once one goes stale (a process is stuck). Files rather than memory, because
+Dramatiq's worker processes are children of the process that serves the port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DIR_ENV = "_OFFLOAD_PROBE_DIR"  # set for a worker's processes by run_worker; not configuration
+
+
+class Beacons:
+    def __init__(self, directory: Path, *, expected: int, stale_after: float) -> None:
+        self.directory = directory
+        self.expected = expected
+        self.stale_after = stale_after
+
+    @classmethod
+    def fresh_dir(cls, *, expected: int, stale_after: float) -> Beacons:
+        """Beacons in a new, empty directory of this process's own under the temp dir."""
+        directory = Path(tempfile.gettempdir()) / f"offload-probe-{os.getpid()}"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        return cls(directory, expected=expected, stale_after=stale_after)
+
+    def touch(self, name: str) -> None:
+        (self.directory / name).touch()
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        now = time.time()
+        ages = {p.name: round(now - p.stat().st_mtime, 1) for p in self.directory.iterdir()}
+        fresh = sum(age <= self.stale_after for age in ages.values())
+        healthy = fresh >= self.expected and fresh == len(ages)
+        return healthy, {
+            "status": "ok" if healthy else "unhealthy",
+            "expected": self.expected,
+            "stale_after_seconds": self.stale_after,
+            "beacon_ages_seconds": ages,
+        }
+
+
+def beacon_from_env() -> Callable[[], None] | None:
+    """For a worker process: touch this process's beacon, if its service serves a health port."""
+    directory = os.environ.get(DIR_ENV)
+    if not directory:
+        return None
+
+    def touch() -> None:
+        try:  # the pid is read at each touch: the middleware may be made before a fork
+            (Path(directory) / str(os.getpid())).touch()
+        except OSError as exc:  # the probe then reports this process stale, which is the truth
+            log.warning("health beacon not written: %s", exc)
+
+    return touch
+
+
+def start(port: int, *, expected: int, stale_after: float) -> Beacons:
+    """Fresh beacons, and /healthz on `port` reporting them until the process exits."""
+    beacons = Beacons.fresh_dir(expected=expected, stale_after=stale_after)
+    serve(port, beacons)
+    return beacons
+
+
+def serve(port: int, beacons: Beacons, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
+    """Serve /healthz on a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/healthz":
+                self._send(404, {"status": "not found"})
+                return
+            healthy, body = beacons.report()
+            self._send(200 if healthy else 503, body)
+
+        def _send(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a probe every few seconds is noise, not news
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="offload-probe", daemon=True).start()
+    log.info("health port %d: GET /healthz", server.server_address[1])
+    return server
