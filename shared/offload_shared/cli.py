@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="target version; lower than the current one rolls back (0 removes everything)",
     )
+    mig.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 unless the schema is at least this release's version "
+        "(an init container runs it, so services wait for the migration job)",
+    )
 
     keys = sub.add_parser("api-key", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -35,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "migrate" and args.check:
+            current = migrate.current_version(settings.database_url)
+            needed = migrate.available()[-1].version
+            print(f"schema at version {current}; this release needs {needed}")
+            return 0 if current >= needed else 1
         if args.command == "migrate":
             for line in migrate.migrate(settings.database_url, args.to):
                 print(line)

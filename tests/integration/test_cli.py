@@ -34,3 +34,18 @@ def test_migrate_reports_the_schema_version(infra):
     result = run(infra, "migrate")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("schema at version ")
+
+
+def test_migrate_check_fails_until_the_schema_is_current(infra):
+    from offload_shared import migrate
+
+    latest = migrate.available()[-1].version
+    try:
+        migrate.migrate(infra.database_url, latest - 1)
+        behind = run(infra, "migrate", "--check")
+        assert behind.returncode == 1
+        assert f"this release needs {latest}" in behind.stdout
+    finally:
+        migrate.migrate(infra.database_url)
+    current = run(infra, "migrate", "--check")
+    assert current.returncode == 0, current.stdout + current.stderr

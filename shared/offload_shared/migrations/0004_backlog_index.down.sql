@@ -1,0 +1,1 @@
+DROP INDEX offload.tasks_backlog;
