@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+CHECKS := .venv-checks
 PACKAGES := -e shared -e services/api -e services/email_worker \
             -e services/report_worker -e services/analytics_worker -e services/scheduler \
             -e devtools
@@ -13,7 +14,7 @@ MANIFESTS := pyproject.toml constraints.txt shared/pyproject.toml devtools/pypro
 run: $(BIN)/.installed
 	$(BIN)/offload-dev
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(CHECKS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -32,6 +33,13 @@ $(BIN)/.installed: $(MANIFESTS)
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) --group dev
 	touch $@
 
+# hadolint, compose, kubernetes-validate and checkov for tests/deploy, in a venv of their own
+# (checkov pins old versions of packages the services use).
+$(CHECKS)/.installed: deploy/checks/requirements.txt
+	$(PYTHON) -m venv $(CHECKS)
+	$(CHECKS)/bin/python -m pip install --quiet -r deploy/checks/requirements.txt
+	touch $@
+
 # After changing a dependency: re-resolve uv.lock and re-export the pins pip installs from.
 lock: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet uv
@@ -39,6 +47,8 @@ lock: $(BIN)/.installed
 	{ echo "# Pinned versions for pip installs, exported from uv.lock by \`make lock\`. Do not edit by hand."; \
 	  $(BIN)/uv export --all-packages --all-groups --no-hashes --no-emit-workspace --no-header \
 	    --no-annotate --frozen --format requirements-txt; } > constraints.txt
+	$(BIN)/uv pip compile --universal --python-version 3.11 --no-header --quiet \
+	  deploy/checks/requirements.in -o deploy/checks/requirements.txt
 
 clean:
-	rm -rf $(VENV) .offload .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKS) .offload .pytest_cache .ruff_cache

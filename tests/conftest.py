@@ -97,7 +97,7 @@ def api_key(db: Database, tenant: str) -> str:
     return apikeys.create_key(db, tenant)
 
 
-_COST = {"unit": 0, "integration": 1, "faults": 2, "e2e": 3}
+_COST = {"unit": 0, "deploy": 0, "integration": 1, "faults": 2, "e2e": 3}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
