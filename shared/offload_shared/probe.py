@@ -9,6 +9,7 @@ Dramatiq's worker processes are children of the process that serves the port.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -35,13 +36,20 @@ class Beacons:
     @classmethod
     def fresh_dir(cls, *, expected: int, stale_after: float) -> Beacons:
         """Beacons in a new, empty directory of this process's own under the temp dir."""
-        directory = Path(tempfile.gettempdir()) / f"offload-probe-{os.getpid()}"
+        owner = os.getpid()
+        directory = Path(tempfile.gettempdir()) / f"offload-probe-{owner}"
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
+
+        @atexit.register
+        def remove() -> None:
+            if os.getpid() == owner:  # forked worker processes inherit the hook
+                shutil.rmtree(directory, ignore_errors=True)
+
         return cls(directory, expected=expected, stale_after=stale_after)
 
     def touch(self, name: str) -> None:
-        (self.directory / name).touch()
+        _touch(self.directory / name)
 
     def report(self) -> tuple[bool, dict[str, Any]]:
         now = time.time()
@@ -62,13 +70,17 @@ def beacon_from_env() -> Callable[[], None] | None:
     if not directory:
         return None
 
-    def touch() -> None:
-        try:  # the pid is read at each touch: the middleware may be made before a fork
-            (Path(directory) / str(os.getpid())).touch()
-        except OSError as exc:  # the probe then reports this process stale, which is the truth
-            log.warning("health beacon not written: %s", exc)
+    def touch() -> None:  # the pid is read at each touch: the middleware may be made before a fork
+        _touch(Path(directory) / str(os.getpid()))
 
     return touch
+
+
+def _touch(beacon: Path) -> None:
+    try:
+        beacon.touch()
+    except OSError as exc:  # the probe then reports this process stale, which is the truth
+        log.warning("health beacon not written: %s", exc)
 
 
 def start(port: int, *, expected: int, stale_after: float) -> Beacons:
