@@ -148,19 +148,20 @@ def test_each_service_has_a_disruption_budget(built):
 
 def test_only_the_api_takes_ingress(built):
     _, _, objects = built
-    policies = of_kind(objects, "NetworkPolicy")
-    deny = policies["offload-deny-ingress"]["spec"]
+    policies = of_kind(objects, "NetworkPolicy").values()
+    deny = of_kind(objects, "NetworkPolicy")["offload-deny-ingress"]["spec"]
     assert deny["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "offload"}
     assert "ingress" not in deny
     assert deny["policyTypes"] == ["Ingress"]
-    allowing = {
-        p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
-        for p in policies.values()
-        if p["spec"].get("ingress")
-        and p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/part-of") != "offload"
-        and "offload-dev-backing" not in p["spec"]["podSelector"]["matchLabels"].values()
-    }
-    assert allowing == {"offload-api"}
+    open_to = set()
+    for name, deployment in offload_deployments(objects).items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"].items()
+        if any(
+            p["spec"].get("ingress") and p["spec"]["podSelector"]["matchLabels"].items() <= labels
+            for p in policies
+        ):
+            open_to.add(name)
+    assert open_to == {"offload-api"}
 
 
 def test_each_worker_scales_on_its_own_queue_backlog(built):
