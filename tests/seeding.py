@@ -74,6 +74,12 @@ def running_job(db: Database, tenant: str, task_name: str, params: dict[str, Any
     spec = get_spec(task_name)
     store = TaskStore(db)
     created = store.create(new_task(spec, tenant, spec.load_params(params)))
-    task = store.mark_running(created.id)
+    task = store.claim(created.id)
     assert task is not None
     return task
+
+
+def published(db: Database, task_id: uuid.UUID) -> None:
+    """What the publisher's outbox sweeper does once a task's message is in Redis."""
+    with db.connection() as conn:
+        conn.execute("DELETE FROM offload.outbox WHERE task_id = %(id)s", {"id": task_id})

@@ -1,24 +1,56 @@
-"""The Dramatiq RedisBroker factory and the publisher the API uses (no worker code imported)."""
+"""Offload's Dramatiq broker: Dramatiq's actors, middleware and worker over our Redis layout.
+
+Dramatiq's own Redis broker keeps FIFO lists, polls with a backoff of up to a second when a
+queue is empty, holds delayed messages in each worker's memory and gives a dead worker's
+messages back only during a random maintenance pass. This broker keeps the Broker/Consumer
+interface and replaces what lies under it (redis_queue.py holds the layout):
+
+- the consumer claims at most as many messages as its worker has threads, most urgent first,
+  so a task never waits in one worker's memory while a free thread elsewhere could run it;
+- an idle consumer blocks on the queue's wake-up list and wakes when a task is published, or
+  at the due time of the earliest delayed task (a timer of its own pushes a token then);
+- acks ride on the next claim (one script call per message when busy), or go out at once
+  from the worker thread when the consumer is idle;
+- leases are renewed while the process lives; a lost process's leases expire and the next
+  claim by any consumer of the queue puts those messages back;
+- a message that cannot be decoded is set aside in `offload:undecodable` and the rest of the
+  batch carries on.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
+import os
+import threading
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-from dramatiq.errors import BrokerConnectionError
+from dramatiq import Broker, Consumer, Message
+from dramatiq.broker import MessageProxy
+from dramatiq.errors import ConnectionClosed, DecodeError, QueueJoinTimeout
 from dramatiq.middleware import Middleware
 
-from offload_shared.errors import BrokerUnavailable
+from offload_shared.group_commit import Write
 from offload_shared.models import Task
-from offload_shared.redis_consumer import OffloadRedisBroker
+from offload_shared.redis_queue import KEEP_BYTES, NAMESPACE, Outgoing, RedisQueues, lease_member
 
-# RedisBroker ignores socket timeout keywords; they only take effect inside the URL.
+log = logging.getLogger(__name__)
+
+# Timeouts only take effect inside the URL for redis-py's from_url; keep a lost server from
+# hanging a thread, and check idle connections before reuse.
 URL_TIMEOUTS = {"socket_timeout": "5", "socket_connect_timeout": "2", "health_check_interval": "30"}
+DEFAULT_PRIORITY = 5
+ADMIT_FAILURE_RELEASE_MS = 5_000
+CLOSE_WAIT_SECONDS = 10.0
 
 
 def redis_url_with_timeouts(url: str) -> str:
@@ -29,69 +61,417 @@ def redis_url_with_timeouts(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def make_broker(
-    redis_url: str,
-    middleware: Sequence[Middleware] = (),
-    *,
-    heartbeat_timeout_ms: int = 15_000,
-    maintenance_chance: float = 0.1,
-) -> RedisBroker:
-    """A RedisBroker with exactly the middleware given (Dramatiq's defaults are not added).
-
-    Dramatiq gives a dead worker's messages back after `heartbeat_timeout_ms` without a
-    heartbeat, during a maintenance pass that runs on `maintenance_chance` of commands: its
-    defaults (60 s, 0.1 %) can strand them for minutes on a quiet queue. A too-early redelivery
-    is harmless here: a task already running is skipped by the status middleware.
-    """
-    return OffloadRedisBroker(
-        url=redis_url_with_timeouts(redis_url),
-        middleware=list(middleware),
-        heartbeat_timeout=heartbeat_timeout_ms,
-        maintenance_chance=int(maintenance_chance * MAINTENANCE_SCALE),
-    )
-
-
-def disconnect(broker: RedisBroker) -> None:
-    """Close the broker's Redis connections (RedisBroker.close() leaves them open)."""
-    broker.close()
-    broker.client.connection_pool.disconnect()
-
-
-def task_message(task: Task) -> dramatiq.Message[None]:
+def task_message(task: Task) -> Message[Any]:
     """The message for a task: its id is the task id; params stay in Postgres."""
     return dramatiq.Message(
         queue_name=task.queue,
         actor_name=task.task_name,
         args=(),
         kwargs={},
-        options={},
+        options={"priority": task.priority},
         message_id=str(task.id),
         message_timestamp=int(time.time() * 1000),
     )
 
 
-class Publisher:
-    """Publishes task messages; Redis failures surface as BrokerUnavailable."""
+class Leased(MessageProxy):
+    """A claimed message and its lease.
 
-    def __init__(self, broker: RedisBroker) -> None:
-        self.broker = broker
+    Set by the worker's middleware: `admitted` (what `OffloadBroker.admit` made of it, e.g.
+    the task claimed in Postgres; `batch_admitted` says admit ran), `release_ms` (put it back
+    after that delay instead of acking it) and `commit` (a pending status write: the ack waits
+    for it, the worker thread does not).
+    """
 
-    def publish(self, task: Task) -> None:
-        """Enqueue the task's message, delayed until its next_attempt_at if that is ahead."""
-        delay_ms = None
-        if task.next_attempt_at is not None:
-            ahead = (task.next_attempt_at - datetime.now(UTC)).total_seconds()
-            delay_ms = int(ahead * 1000) if ahead > 0 else None
-        try:
-            self.broker.enqueue(task_message(task), delay=delay_ms)
-        except (redis.RedisError, BrokerConnectionError) as exc:
-            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+    def __init__(self, message: Message[Any], lease: str) -> None:
+        super().__init__(message)
+        self.lease = lease
+        self.batch_admitted = False
+        self.admitted: Any = None
+        self.release_ms: int | None = None
+        self.commit: Write | None = None
 
-    def ping(self) -> None:
-        try:
-            self.broker.client.ping()
-        except redis.RedisError as exc:
-            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+
+def release_later(message: MessageProxy, delay_ms: int) -> None:
+    """Have the broker put this message back after `delay_ms` instead of acking it."""
+    if isinstance(message, Leased):
+        message.release_ms = delay_ms
+
+
+def ack_after(message: MessageProxy, commit: Write) -> None:
+    """Ack this message only once `commit` (its status write) is resolved."""
+    if isinstance(message, Leased):
+        message.commit = commit
+    else:
+        commit.wait()
+
+
+# Claims a batch of fetched messages before they are handed to worker threads; returns those
+# to run. Each of the others is acked, or released if its `release_ms` is set.
+Admit = Callable[[list[Leased]], list[Leased]]
+# Undoes the claims of admitted messages that are requeued unstarted (at a shutdown).
+GiveBack = Callable[[list[Leased]], None]
+
+
+@dataclass
+class _QueueState:
+    """One process's hold on one queue, shared by its consumer (and a replacement after a
+    connection error) and its worker threads."""
+
+    leased: set[str] = field(default_factory=set)  # held: renewed until acked
+    busy: int = 0  # handed out (or about to be) and not finished: counts against prefetch
+    committing: int = 0  # finished, acked once their status writes commit
+    acks: list[str] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    blocked: bool = False  # the consumer waits on the wake-up list: acks go out at once
+
+
+class OffloadBroker(Broker):
+    def __init__(
+        self,
+        url: str,
+        *,
+        middleware: Sequence[Middleware] = (),
+        namespace: str = NAMESPACE,
+        aging_seconds: float = 60.0,
+        lease_seconds: float = 15.0,
+        prefetch: int | None = None,
+    ) -> None:
+        super().__init__(middleware=list(middleware))
+        self.client = redis.Redis.from_url(redis_url_with_timeouts(url))
+        self.redis = RedisQueues(
+            self.client,
+            namespace=namespace,
+            aging_ms=int(aging_seconds * 1000),
+            lease_ms=int(lease_seconds * 1000),
+        )
+        self.lease_seconds = lease_seconds
+        self.prefetch = prefetch
+        self.admit: Admit | None = None  # both set by the worker's status middleware
+        self.give_back: GiveBack | None = None
+        self.queues: set[str] = set()
+        self._states: dict[str, _QueueState] = {}
+        self._owner: tuple[int, str] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def owner(self) -> str:
+        """This process's name on its leases (made anew after a fork)."""
+        pid = os.getpid()
+        if self._owner is None or self._owner[0] != pid:
+            self._owner = (pid, uuid.uuid4().hex[:16])
+            self._states = {}
+        return self._owner[1]
+
+    def state(self, queue: str) -> _QueueState:
+        _ = self.owner  # resets the states in a forked child
+        with self._lock:
+            return self._states.setdefault(queue, _QueueState())
+
+    # -- Dramatiq's Broker interface -------------------------------------------------------------
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 1000) -> Consumer:
+        return _Consumer(self, queue_name, self.prefetch or prefetch, timeout)
+
+    def declare_queue(self, queue_name: str) -> None:
+        if queue_name not in self.queues:
+            self.emit_before("declare_queue", queue_name)
+            self.queues.add(queue_name)
+            self.emit_after("declare_queue", queue_name)
+
+    def get_declared_queues(self) -> set[str]:
+        return self.queues.copy()
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        self.publish([(message, delay or 0)])
+        return message
+
+    def publish(self, messages: Iterable[tuple[Message[Any], int]]) -> None:
+        """Publish (message, delay ms) pairs in one round trip; priority from its options."""
+        batches: dict[str, list[Outgoing]] = {}
+        for message, delay in messages:
+            self.emit_before("enqueue", message, delay or None)
+            priority = int(message.options.get("priority", DEFAULT_PRIORITY))
+            batches.setdefault(message.queue_name, []).append(
+                Outgoing(message.message_id, priority, delay, message.encode())
+            )
+        self.redis.push(batches)
+        for queue in batches:
+            self.declare_queue(queue)
+
+    def retract(self, queue: str, message_ids: Sequence[str]) -> int:
+        return self.redis.retract(queue, message_ids)
+
+    def flush(self, queue_name: str) -> None:
+        self.redis.flush(queue_name)
+
+    def flush_all(self) -> None:
+        for queue in self.queues:
+            self.flush(queue)
+
+    def join(self, queue_name: str, *, timeout: int | None = None, interval: int = 50) -> None:
+        """Wait until nothing is ready, delayed or leased on the queue (for tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout / 1000
+        while True:
+            sizes = self.redis.sizes(queue_name)
+            if sizes.ready == sizes.delayed == sizes.leased == 0:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise QueueJoinTimeout(queue_name)
+            time.sleep(interval / 1000)
 
     def close(self) -> None:
-        disconnect(self.broker)
+        self.client.close()
+        self.client.connection_pool.disconnect()
+
+
+class _Consumer(Consumer):
+    """One queue's consumer in one worker process (see the module docstring)."""
+
+    def __init__(self, broker: OffloadBroker, queue: str, prefetch: int, timeout_ms: int) -> None:
+        self.broker = broker
+        self.queue = queue
+        self.prefetch = max(1, prefetch)
+        self.timeout = timeout_ms / 1000
+        self.owner = broker.owner
+        self.state = broker.state(queue)
+        self.cache: deque[Leased] = deque()
+        self.renew_every = broker.lease_seconds / 3
+        self.next_renewal = time.monotonic() + self.renew_every
+
+    def __next__(self) -> MessageProxy | None:
+        try:
+            return self._next()
+        except redis.RedisError as exc:  # Dramatiq starts a new consumer after this
+            raise ConnectionClosed(exc) from exc
+
+    def _next(self) -> MessageProxy | None:
+        deadline = time.monotonic() + self.timeout
+        state = self.state
+        while True:
+            if self.cache:
+                return self.cache.popleft()
+            if time.monotonic() >= self.next_renewal:
+                self._renew()
+            with state.cond:
+                free = self.prefetch - state.busy
+                if free <= 0:  # every thread is busy: an ack wakes us
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    state.cond.wait(remaining)
+                    continue
+                acks, state.acks = state.acks, []
+            try:
+                fetched = self.broker.redis.fetch(self.queue, self.owner, free, acks)
+            except redis.RedisError:
+                with state.cond:
+                    state.acks[:0] = acks
+                raise
+            if fetched.reclaimed:
+                log.warning(
+                    "gave back %d message(s) of a lost consumer on %s",
+                    fetched.reclaimed,
+                    self.queue,
+                )
+            self._take(fetched.messages)
+            if self.cache:
+                continue
+            if not self._idle(deadline, fetched.next_due_ms):
+                return None
+
+    def _take(self, messages: list[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        state = self.state
+        fetched: list[Leased] = []
+        with state.cond:
+            for task_id, payload in messages:
+                member = lease_member(task_id, self.owner)
+                state.leased.add(member)
+                try:
+                    fetched.append(Leased(Message.decode(payload), member))
+                except DecodeError:
+                    self._set_aside(task_id, payload, member)
+            state.busy += len(fetched)
+        admitted = fetched
+        if self.broker.admit is not None and fetched:
+            for message in fetched:
+                message.batch_admitted = True
+            try:
+                admitted = self.broker.admit(fetched)
+            except Exception:
+                log.exception("could not admit %d message(s) on %s", len(fetched), self.queue)
+                admitted = []
+                for message in fetched:
+                    release_later(message, ADMIT_FAILURE_RELEASE_MS)
+        keep = {id(m) for m in admitted}
+        for message in fetched:
+            if id(message) not in keep:
+                self.ack(message)  # not to run here: acked, or released if it asked to be
+        self.cache.extend(admitted)
+
+    def _idle(self, deadline: float, next_due_ms: int | None) -> bool:
+        """Block until woken (True) or the idle timeout passes (False)."""
+        state = self.state
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        timer = None
+        if next_due_ms is not None:
+            due = next_due_ms / 1000
+            if due <= 0.001:
+                return True  # due now: the next fetch promotes it
+            if due < remaining:
+                timer = threading.Timer(due, self._wake_self)
+                timer.daemon = True
+                timer.start()
+        with state.cond:
+            if state.acks:  # settle them before blocking
+                return True
+            state.blocked = True
+        try:
+            woke = self.broker.redis.wait(self.queue, self.owner, remaining)
+        finally:
+            with state.cond:
+                state.blocked = False
+            if timer is not None:
+                timer.cancel()
+        return woke or time.monotonic() < deadline
+
+    def _wake_self(self) -> None:
+        try:
+            self.broker.redis.wake_own(self.queue, self.owner)
+        except redis.RedisError:
+            log.debug("could not push a due-time wake-up on %s", self.queue)
+
+    def _renew(self) -> None:
+        with self.state.cond:
+            members = list(self.state.leased)
+        self.broker.redis.renew(self.queue, members)
+        self.next_renewal = time.monotonic() + self.renew_every
+
+    def _set_aside(self, task_id: str, payload: bytes, member: str) -> None:
+        record = {
+            "queue": self.queue,
+            "id": task_id,
+            "at": time.time(),
+            "data_base64": base64.b64encode(payload[:KEEP_BYTES]).decode(),
+        }
+        self.broker.redis.set_aside(json.dumps(record).encode())
+        self.state.leased.discard(member)
+        self.state.acks.append(member)  # the caller holds state.cond
+        log.warning("set aside an undecodable message on queue %s", self.queue)
+
+    # -- called from worker threads ------------------------------------------------------------
+
+    def ack(self, message: MessageProxy) -> None:
+        """The worker is done with the message: its thread is free at once; the ack itself
+        waits for the message's status write, if one is pending."""
+        assert isinstance(message, Leased)
+        if message.release_ms is not None:
+            self._settle_now("release", message, delay_ms=message.release_ms)
+            return
+        with self.state.cond:
+            self.state.busy -= 1
+            if message.commit is not None:
+                self.state.committing += 1
+            self.state.cond.notify()
+        if message.commit is not None:
+            lease = message.lease
+            message.commit.then(lambda _: self._acked(lease, committed=True))
+        else:
+            self._acked(message.lease)
+
+    def _acked(self, lease: str, *, committed: bool = False) -> None:
+        state = self.state
+        with state.cond:
+            state.leased.discard(lease)
+            state.acks.append(lease)
+            state.committing -= committed
+            direct = state.blocked
+            state.cond.notify_all()
+        if direct:
+            try:
+                self._flush_acks()
+            except ConnectionClosed:
+                log.debug("acks on %s left for the consumer's next fetch", self.queue)
+
+    def nack(self, message: MessageProxy) -> None:
+        assert isinstance(message, Leased)
+        log.warning("message %s on %s set aside as dead", message.message_id, self.queue)
+        self._settle_now("dead", message)
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        """Put unstarted messages back in the ready set (a shutdown), claims undone first."""
+        leased = [m for m in messages if isinstance(m, Leased)]
+        admitted = [m for m in leased if m.batch_admitted and m.admitted is not None]
+        if admitted and self.broker.give_back is not None:
+            try:
+                self.broker.give_back(admitted)
+            except Exception:  # their tasks stay running until the reaper finds them
+                log.exception("could not give back %d claimed task(s)", len(admitted))
+        members = [m.lease for m in leased]
+        with self.state.cond:
+            self.state.leased.difference_update(members)
+            self.state.busy -= len(members)
+            self.state.cond.notify()
+        try:
+            self.broker.redis.settle(self.queue, "requeue", members)
+        except redis.RedisError as exc:
+            raise ConnectionClosed(exc) from exc
+
+    def close(self) -> None:
+        """Give back what was claimed but not handed out, and send the pending acks (after the
+        status writes they wait for)."""
+        try:
+            unhanded, self.cache = list(self.cache), deque()
+            self.requeue(unhanded)
+            with self.state.cond:
+                self.state.cond.wait_for(lambda: self.state.committing <= 0, CLOSE_WAIT_SECONDS)
+            self._flush_acks()
+        except ConnectionClosed:
+            log.warning("could not settle leases on %s; they expire instead", self.queue)
+
+    def _settle_now(self, mode: str, message: Leased, *, delay_ms: int = 0) -> None:
+        with self.state.cond:
+            self.state.leased.discard(message.lease)
+            self.state.busy -= 1
+            self.state.cond.notify()
+        try:
+            self.broker.redis.settle(self.queue, mode, [message.lease], delay_ms=delay_ms)
+        except redis.RedisError as exc:
+            raise ConnectionClosed(exc) from exc
+
+    def _flush_acks(self) -> None:
+        with self.state.cond:
+            acks, self.state.acks = self.state.acks, []
+        try:
+            self.broker.redis.settle(self.queue, "ack", acks)
+        except redis.RedisError as exc:
+            with self.state.cond:
+                self.state.acks[:0] = acks  # the consumer's next fetch sends them
+            raise ConnectionClosed(exc) from exc
+
+
+def make_broker(
+    redis_url: str,
+    middleware: Sequence[Middleware] = (),
+    *,
+    aging_seconds: float = 60.0,
+    lease_seconds: float = 15.0,
+    prefetch: int | None = None,
+) -> OffloadBroker:
+    """An OffloadBroker with exactly the middleware given (Dramatiq's defaults are not added)."""
+    return OffloadBroker(
+        redis_url,
+        middleware=middleware,
+        aging_seconds=aging_seconds,
+        lease_seconds=lease_seconds,
+        prefetch=prefetch,
+    )
+
+
+def disconnect(broker: Broker) -> None:
+    """Close the broker's Redis connections."""
+    broker.close()

@@ -1,21 +1,27 @@
 """The task catalog: every task Offload can run, declared once.
 
 The API validates requests against it without importing worker code; each worker registers
-actors for the entries on its own queue.
+actors for the entries on its own queue. A team adds its own tasks with `register` in a module
+of its own, which its worker imports and the API loads from OFFLOAD_TASK_MODULES (see the
+README's "Your own tasks").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema
 
 from offload_shared import params
-from offload_shared.errors import UnknownTask
+from offload_shared.errors import ConfigError, UnknownTask
 
-CATEGORIES = ("email", "report", "analytics", "cleanup")
+CATEGORIES = ("email", "report", "analytics", "cleanup")  # the built-in tasks' categories
+NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # e.g. images.resize
+WORD = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # a category or a queue
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ def _spec(
 
 
 # Default priorities follow the seed systems: email 3, reports 5, analytics 2, cleanup 1.
-CATALOG: Mapping[str, TaskSpec] = {
+CATALOG: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
         _spec("email.send_notification", "email", "email", params.SendNotificationParams, 3, 60,
@@ -70,7 +76,48 @@ CATALOG: Mapping[str, TaskSpec] = {
     )
 }  # fmt: skip
 
-QUEUES = frozenset(spec.queue for spec in CATALOG.values())
+QUEUES = frozenset(spec.queue for spec in CATALOG.values())  # the built-in workers' queues
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    """Add a task of your own to the catalog (import-time, in the module that declares it).
+
+    Registering the same spec again is harmless; another spec under a taken name is refused.
+    """
+    problems = [
+        f"{what} {value!r} {rule}"
+        for what, value, ok, rule in (
+            ("name", spec.name, bool(NAME.match(spec.name)), "must be dotted lower-case words"),
+            ("category", spec.category, bool(WORD.match(spec.category)), "must be one word"),
+            ("queue", spec.queue, bool(WORD.match(spec.queue)), "must be one word"),
+            ("default_priority", spec.default_priority, 1 <= spec.default_priority <= 10,
+             "must be 1-10"),
+            ("default_max_retries", spec.default_max_retries,
+             0 <= spec.default_max_retries <= 100, "must be 0-100"),
+            ("time_limit_ms", spec.time_limit_ms, spec.time_limit_ms > 0, "must be positive"),
+        )
+        if not ok
+    ]  # fmt: skip
+    if problems:
+        raise ConfigError(f"task {spec.name!r}: " + "; ".join(problems))
+    existing = CATALOG.get(spec.name)
+    if existing is not None and existing != spec:
+        raise ConfigError(f"task {spec.name!r} is already in the catalog")
+    CATALOG[spec.name] = spec
+    return spec
+
+
+def load_modules(modules: Iterable[str]) -> None:
+    """Import the modules that register a team's own tasks (OFFLOAD_TASK_MODULES)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"OFFLOAD_TASK_MODULES: cannot import {module!r} ({exc})") from exc
+
+
+def categories() -> list[str]:
+    return sorted({spec.category for spec in CATALOG.values()})
 
 
 def get_spec(task_name: str) -> TaskSpec:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 Connection = psycopg.Connection[dict[str, Any]]
 
 RECONNECT_GIVE_UP_SECONDS = 5.0
+# A connection idle in the pool for longer than this is checked (an empty query) before it is
+# handed out; on a busy hot path connections come back far sooner and are never checked.
+CHECK_IDLE_SECONDS = 1.0
 
 
 @contextmanager
@@ -34,7 +39,15 @@ def wrap_exceptions() -> Iterator[None]:
 
 
 class Database:
-    """A lazily opened psycopg 3 pool; every connection is autocommit with dict rows."""
+    """A lazily opened psycopg 3 pool; every connection is autocommit with dict rows.
+
+    Connections are not checked on every borrow (an empty query per borrow doubled the
+    transactions on the hot path): only those idle for over CHECK_IDLE_SECONDS, which is what
+    a Postgres restart or a network cut leaves in a quiet pool. A borrowed connection that
+    still turns out broken fails its statement with StoreUnavailable, and that failure makes
+    the pool check all its idle connections in the background, so the next borrows get live
+    ones.
+    """
 
     def __init__(
         self,
@@ -56,7 +69,7 @@ class Database:
             # Giving up early lets the next request start a fresh attempt at once.
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             open=False,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=_check_if_idle,
             kwargs={
                 "autocommit": True,
                 "row_factory": dict_row,
@@ -66,15 +79,35 @@ class Database:
             },
         )
         self._opened = False
+        self._checking = threading.Lock()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        with wrap_exceptions():
-            if not self._opened:
-                self._pool.open(wait=False)
-                self._opened = True
-            with self._pool.connection() as conn:
-                yield conn
+        try:
+            with wrap_exceptions():
+                if not self._opened:
+                    self._pool.open(wait=False)
+                    self._opened = True
+                with self._pool.connection() as conn:
+                    yield conn
+                    conn._offload_used = time.monotonic()  # type: ignore[attr-defined]
+        except StoreUnavailable:
+            self._check_idle()
+            raise
+
+    def _check_idle(self) -> None:
+        """Drop the pool's broken idle connections, in the background, one check at a time."""
+        if self._opened and self._checking.acquire(blocking=False):
+
+            def check() -> None:
+                try:
+                    self._pool.check()
+                except Exception:  # the pool is closing, or Postgres is still away
+                    log.debug("pool check failed", exc_info=True)
+                finally:
+                    self._checking.release()
+
+            threading.Thread(target=check, name="offload-pool-check", daemon=True).start()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -96,6 +129,12 @@ class Database:
         if self._opened:
             self._pool.close()
             self._opened = False
+
+
+def _check_if_idle(conn: Connection) -> None:
+    used = getattr(conn, "_offload_used", None)  # None: new, just connected
+    if used is not None and time.monotonic() - used > CHECK_IDLE_SECONDS:
+        psycopg_pool.ConnectionPool.check_connection(conn)
 
 
 def connect(url: str, **kwargs: Any) -> Connection:

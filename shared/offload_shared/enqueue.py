@@ -1,24 +1,26 @@
-"""The one enqueue path every caller uses: record the task in Postgres, then publish it.
+"""The one enqueue path every caller uses: record the tasks in Postgres, then publish them.
 
-The task row, its history row and an outbox row are written in one transaction. The message is
-published right after the commit and the outbox row removed; if Redis is unreachable the row
-stays and the scheduler's relay publishes it later, so an accepted task is never lost.
+The task rows, their history rows and their outbox rows are written in one statement (one
+transaction), whether it is one task or a batch. The messages are published right after the
+commit; if Redis is unreachable the outbox rows stay and the scheduler's relay publishes them
+later, so an accepted task is never lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import dict_row
 
-from offload_shared.broker import Publisher
+from offload_shared import transitions
 from offload_shared.catalog import TaskSpec
 from offload_shared.db import wrap_exceptions
-from offload_shared.errors import BrokerUnavailable, StoreError
+from offload_shared.errors import BrokerUnavailable
 from offload_shared.models import Task
-from offload_shared.sql import query
+from offload_shared.publisher import Publisher
 from offload_shared.store import NewTask, TaskStore
 
 log = logging.getLogger(__name__)
@@ -47,34 +49,35 @@ def new_task(
     )
 
 
-def publish(store: TaskStore, publisher: Publisher, task: Task) -> bool:
-    """Publish a recorded task's message and clear its outbox row; False if left to the relay."""
+def publish(publisher: Publisher, tasks: Sequence[Task]) -> bool:
+    """Publish recorded tasks; False if Redis refused and they were left to the outbox relay."""
     try:
-        publisher.publish(task)
+        publisher.publish(tasks)
     except BrokerUnavailable as exc:
-        log.warning("task %s stays in the outbox: %s", task.id, exc)
+        log.warning("%d task(s) stay in the outbox: %s", len(tasks), exc)
         return False
-    try:
-        store.outbox_done(task.id)
-    except StoreError as exc:  # the relay will publish it again; the worker skips the duplicate
-        log.warning("task %s published but its outbox row stays: %s", task.id, exc)
     return True
 
 
 def submit(store: TaskStore, publisher: Publisher, new: NewTask) -> Task:
     """Record the task (pending) with its outbox row, then publish it."""
-    task = store.create(new)
-    publish(store, publisher, task)
-    return task
+    return submit_many(store, publisher, [new])[0]
 
 
-def enqueue_in_transaction(conn: Connection, new: NewTask) -> Task:
+def submit_many(store: TaskStore, publisher: Publisher, news: Sequence[NewTask]) -> list[Task]:
+    """Record the tasks (all or none), then publish them in one round trip."""
+    tasks = store.create_many(news)
+    publish(publisher, tasks)
+    return tasks
+
+
+def enqueue_in_transaction(conn: Connection[Any], new: NewTask) -> Task:
     """Record a task inside the caller's own transaction on `conn` (a psycopg connection).
 
     Nothing is published here: if the transaction rolls back there is no task; once it commits,
     the scheduler's outbox relay publishes the message (within about a second).
     """
     with wrap_exceptions(), conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(query("insert_task"), new.row()).fetchone()
+        row = cur.execute(transitions.CREATE.sql, transitions.CREATE.params([new.row()])).fetchone()
     assert row is not None
     return Task.from_row(row)

@@ -15,10 +15,10 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import OffloadError
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 
 log = logging.getLogger(__name__)

@@ -1,26 +1,8 @@
--- Every statement the shared store runs. Each transition updates the task row and appends
--- its history row in ONE statement (one round trip, one implicit transaction).
-
--- name: insert_task
--- The task, its first history row and its outbox row: one statement, one transaction.
-WITH t AS (
-    INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
-                               max_retries, time_limit_ms, next_attempt_at)
-    VALUES (%(id)s, %(tenant)s, %(task_name)s, %(task_type)s, %(queue)s, %(priority)s,
-            %(params)s, %(max_retries)s, %(time_limit_ms)s,
-            now() + make_interval(secs => %(delay_seconds)s))
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, at)
-    SELECT id, status, attempts, created_at FROM t
-), o AS (
-    INSERT INTO offload.outbox (task_id, available_at)
-    SELECT id, coalesce(next_attempt_at, created_at) FROM t
-)
-SELECT * FROM t;
+-- The shared store's statements besides the state machine's (those are in transitions.sql).
 
 -- name: outbox_done
-DELETE FROM offload.outbox WHERE task_id = %(id)s;
+-- Published: the relay need not publish these (outbox.py sweeps them in batches).
+DELETE FROM offload.outbox WHERE task_id = ANY(%(ids)s);
 
 -- name: claim_idempotency_key
 INSERT INTO offload.idempotency_keys (tenant, key, request_sha256)
@@ -35,23 +17,6 @@ WHERE tenant = %(tenant)s AND key = %(key)s;
 -- name: settle_idempotency_key
 UPDATE offload.idempotency_keys SET task_id = %(task_id)s, response = %(response)s
 WHERE tenant = %(tenant)s AND key = %(key)s;
-
--- name: retry_task
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'pending', retry_count = 0, error_message = NULL, result = NULL, progress = 0,
-        completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = NULL,
-        worker_id = NULL
-    WHERE id = %(id)s AND tenant = %(tenant)s AND status IN ('failed', 'cancelled')
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail)
-    SELECT id, status, attempts, 'retried by request' FROM t
-), o AS (
-    INSERT INTO offload.outbox (task_id) SELECT id FROM t
-    ON CONFLICT (task_id) DO NOTHING
-)
-SELECT * FROM t;
 
 -- name: delete_task
 DELETE FROM offload.tasks WHERE id = %(id)s;
@@ -80,112 +45,6 @@ SELECT e.* FROM offload.task_events e
 JOIN offload.tasks t ON t.id = e.task_id
 WHERE e.task_id = %(id)s AND t.tenant = %(tenant)s
 ORDER BY e.id;
-
--- name: mark_running
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'running', attempts = attempts + 1, started_at = now(),
-        next_attempt_at = NULL, progress = 0, worker_id = %(worker_id)s
-    WHERE id = %(id)s AND status = 'pending'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, at)
-    SELECT id, status, attempts, started_at FROM t
-)
-SELECT * FROM t;
-
--- name: mark_completed
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'completed', result = %(result)s, error_message = NULL, progress = 100,
-        completed_at = now()
-    WHERE id = %(id)s AND status = 'running'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, at)
-    SELECT id, status, attempts, completed_at FROM t
-)
-SELECT * FROM t;
-
--- name: mark_retrying
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'pending', retry_count = retry_count + 1, error_message = %(error)s,
-        next_attempt_at = now() + make_interval(secs => %(delay_seconds)s)
-    WHERE id = %(id)s AND status = 'running' AND cancel_requested_at IS NULL
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail)
-    SELECT id, status, attempts, %(error)s FROM t
-), o AS (
-    INSERT INTO offload.outbox (task_id, available_at) SELECT id, next_attempt_at FROM t
-    ON CONFLICT (task_id) DO UPDATE SET available_at = excluded.available_at
-)
-SELECT * FROM t;
-
--- name: mark_interrupted
--- A graceful shutdown cut the attempt short: back to pending without spending a retry.
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
-    WHERE id = %(id)s AND status = 'running'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail)
-    SELECT id, status, attempts, 'interrupted by a worker shutdown; requeued' FROM t
-), o AS (
-    INSERT INTO offload.outbox (task_id) SELECT id FROM t
-    ON CONFLICT (task_id) DO NOTHING
-)
-SELECT * FROM t;
-
--- name: mark_failed
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'failed', error_message = %(error)s, completed_at = now()
-    WHERE id = %(id)s AND status = 'running'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
-    SELECT id, status, attempts, %(error)s, completed_at FROM t
-)
-SELECT * FROM t;
-
--- name: cancel_pending
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
-    WHERE id = %(id)s AND tenant = %(tenant)s AND status = 'pending'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
-    SELECT id, status, attempts, 'cancelled by request', completed_at FROM t
-)
-SELECT * FROM t;
-
--- name: request_cancel
-WITH t AS (
-    UPDATE offload.tasks SET cancel_requested_at = now()
-    WHERE id = %(id)s AND tenant = %(tenant)s AND status = 'running'
-      AND cancel_requested_at IS NULL
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
-    SELECT id, status, attempts, 'cancel requested', cancel_requested_at FROM t
-)
-SELECT * FROM t;
-
--- name: mark_cancelled
-WITH t AS (
-    UPDATE offload.tasks
-    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
-    WHERE id = %(id)s AND status = 'running'
-    RETURNING *
-), e AS (
-    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
-    SELECT id, status, attempts, 'stopped after a cancel request', completed_at FROM t
-)
-SELECT * FROM t;
 
 -- name: set_progress
 UPDATE offload.tasks SET progress = %(progress)s

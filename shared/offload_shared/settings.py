@@ -66,6 +66,7 @@ class Settings:
     retry_backoff_seconds: float = 5.0
     worker_processes: int = 1
     worker_threads: int = 4
+    worker_lookahead: int = 2
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     artifact_ttl_days: int = 30
     report_database_url: str = field(default="", repr=False)
@@ -73,8 +74,8 @@ class Settings:
     sync_timeout: float = 10.0
     sync_max_bytes: int = 10_485_760
     sync_allowed_hosts: frozenset[str] = frozenset()
-    redis_heartbeat_timeout_ms: int = 15_000
-    redis_maintenance_chance: float = 0.1
+    priority_aging_seconds: float = 60.0
+    lease_seconds: float = 15.0
     worker_heartbeat_seconds: float = 2.0
     worker_lost_seconds: float = 10.0
     worker_shutdown_seconds: float = 20.0
@@ -85,6 +86,7 @@ class Settings:
     idempotency_ttl_hours: int = 48
     health_port: int = 0
     health_stale_seconds: float = 120.0
+    task_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +129,7 @@ class Settings:
             ),
             worker_processes=_int(env, "OFFLOAD_WORKER_PROCESSES", 1, minimum=1),
             worker_threads=_int(env, "OFFLOAD_WORKER_THREADS", 4, minimum=1),
+            worker_lookahead=_int(env, "OFFLOAD_WORKER_LOOKAHEAD", cls.worker_lookahead),
             smtp=smtp,
             artifact_ttl_days=_int(env, "OFFLOAD_ARTIFACT_TTL_DAYS", 30, minimum=1),
             report_database_url=env.get("OFFLOAD_REPORT_DATABASE_URL") or database_url,
@@ -135,12 +138,10 @@ class Settings:
             ),
             sync_timeout=_float(env, "OFFLOAD_SYNC_TIMEOUT", 10.0),
             sync_max_bytes=_int(env, "OFFLOAD_SYNC_MAX_BYTES", 10_485_760, minimum=1),
-            redis_heartbeat_timeout_ms=_int(
-                env, "OFFLOAD_REDIS_HEARTBEAT_TIMEOUT_MS", cls.redis_heartbeat_timeout_ms, 1000
+            priority_aging_seconds=_float(
+                env, "OFFLOAD_PRIORITY_AGING_SECONDS", cls.priority_aging_seconds
             ),
-            redis_maintenance_chance=min(
-                1.0, _float(env, "OFFLOAD_REDIS_MAINTENANCE_CHANCE", cls.redis_maintenance_chance)
-            ),
+            lease_seconds=_float(env, "OFFLOAD_LEASE_SECONDS", cls.lease_seconds),
             worker_heartbeat_seconds=_float(
                 env, "OFFLOAD_WORKER_HEARTBEAT_SECONDS", cls.worker_heartbeat_seconds
             ),
@@ -166,6 +167,9 @@ class Settings:
             health_port=_int(env, "OFFLOAD_HEALTH_PORT", cls.health_port),
             health_stale_seconds=_float(
                 env, "OFFLOAD_HEALTH_STALE_SECONDS", cls.health_stale_seconds
+            ),
+            task_modules=tuple(
+                m.strip() for m in env.get("OFFLOAD_TASK_MODULES", "").split(",") if m.strip()
             ),
             sync_allowed_hosts=frozenset(
                 h.strip().lower()

@@ -22,5 +22,5 @@ def load(package: str, filename: str = "queries.sql") -> dict[str, str]:
     return queries
 
 
-def query(name: str, package: str = "offload_shared") -> str:
-    return load(package)[name]
+def query(name: str, package: str = "offload_shared", filename: str = "queries.sql") -> str:
+    return load(package, filename)[name]

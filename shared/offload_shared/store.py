@@ -1,16 +1,20 @@
-"""The task store: creating, reading and moving tasks through their statuses in Postgres."""
+"""The task store: creating and reading tasks, and one method per transition of the state machine
+(transitions.py). A worker's store group-commits its transitions; everyone else's writes each
+one as it comes."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
+from offload_shared import transitions as tr
 from offload_shared.db import Database
-from offload_shared.errors import TaskConflict, TaskNotFound
+from offload_shared.errors import StoreError, TaskConflict, TaskNotFound
+from offload_shared.group_commit import Row, Write
 from offload_shared.models import Task, TaskEvent, TaskStatus
 from offload_shared.sql import query
 
@@ -56,43 +60,96 @@ class IdempotencyKey:
 
 @dataclass(frozen=True)
 class Replay:
-    """An earlier request with the same Idempotency-Key: its task and the response it got."""
+    """An earlier request with the same Idempotency-Key: its task(s) and the response it got."""
 
     same_request: bool
-    task_id: uuid.UUID | None
+    task_id: uuid.UUID | None  # the first task the earlier request created
     response: dict[str, Any] | None
 
 
-def _one(row: dict[str, Any] | None) -> Task | None:
-    return Task.from_row(row) if row else None
+@dataclass(frozen=True)
+class Reaped:
+    requeued: int
+    ended: int
 
 
-class TaskStore:
-    """Every method is one statement: a transition writes the row and its history together."""
+class Writer(Protocol):
+    """How a store applies transitions: DirectWriter (a statement each) or GroupCommit."""
+
+    def write(self, transition: tr.Transition, row: Row) -> Row | None:
+        """Apply `transition` to one task; the row it moved, or None if the task was not in a
+        source status."""
+
+    def write_many(self, transition: tr.Transition, rows: Sequence[Row]) -> list[Row | None]:
+        """The same for several tasks, in one statement."""
+
+    def submit(self, transition: tr.Transition, row: Row) -> Write:
+        """Apply it without waiting for the commit (a GroupCommit resolves the Write later)."""
+
+
+class DirectWriter:
+    """Each call in a statement of its own, committed before it returns (the API, the
+    scheduler, tests)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # -- client side ---------------------------------------------------------------------------
+    def write(self, transition: tr.Transition, row: Row) -> Row | None:
+        return self.write_many(transition, [row])[0]
+
+    def write_many(self, transition: tr.Transition, rows: Sequence[Row]) -> list[Row | None]:
+        with self.db.connection() as conn:
+            moved = {row["id"]: row for row in transition.run(conn, rows)}
+        return [moved.pop(row["id"], None) for row in rows]
+
+    def submit(self, transition: tr.Transition, row: Row) -> Write:
+        write = Write(transition, row)
+        try:
+            write.resolve(self.write(transition, row))
+        except StoreError as exc:
+            write.resolve(error=exc)
+        return write
+
+
+def _task(row: Row | None) -> Task | None:
+    return Task.from_row(row) if row else None
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+
+
+class TaskStore:
+    def __init__(self, db: Database, writer: Writer | None = None) -> None:
+        self.db = db
+        self.writer = writer or DirectWriter(db)
+
+    # -- create (the API, fan-out, schedules) -------------------------------------------------
 
     def create(self, new: NewTask) -> Task:
         """Insert the task, its first history row and its outbox row in one statement."""
-        row = self.db.fetch_one(query("insert_task"), new.row())
-        assert row is not None
-        return Task.from_row(row)
+        return self.create_many([new])[0]
+
+    def create_many(self, news: Sequence[NewTask]) -> list[Task]:
+        """Insert tasks (all or none) in one statement; returned in the order given."""
+        rows = [new.row() for new in news]
+        with self.db.connection() as conn:
+            return _in_order(rows, tr.CREATE.run(conn, rows))
 
     def create_once(
         self,
-        new: NewTask,
+        news: Sequence[NewTask],
         key: IdempotencyKey,
-        response_of: Callable[[Task], dict[str, Any]],
-    ) -> Task | Replay:
-        """Create the task unless the tenant already used `key`; then return the earlier one.
+        response_of: Callable[[list[Task]], dict[str, Any]],
+    ) -> list[Task] | Replay:
+        """Create the tasks unless the tenant already used `key`; then return the earlier answer.
 
         The key is claimed first in the same transaction, so concurrent requests with one key
-        queue up on it and exactly one creates a task; the others see the first's response.
+        queue up on it and exactly one creates tasks; the others see the first's response.
         """
-        ids = {"tenant": new.tenant, "key": key.key}
+        tenant = news[0].tenant
+        ids = {"tenant": tenant, "key": key.key}
+        rows = [new.row() for new in news]
         with self.db.transaction() as conn:
             claimed = conn.execute(
                 query("claim_idempotency_key"), {**ids, "request_sha256": key.request_sha256}
@@ -105,26 +162,17 @@ class TaskStore:
                     earlier["task_id"],
                     earlier["response"],
                 )
-            row = conn.execute(query("insert_task"), new.row()).fetchone()
-            assert row is not None
-            task = Task.from_row(row)
+            tasks = _in_order(rows, tr.CREATE.run(conn, rows))
             conn.execute(
                 query("settle_idempotency_key"),
-                {**ids, "task_id": task.id, "response": Jsonb(response_of(task))},
+                {**ids, "task_id": tasks[0].id, "response": Jsonb(response_of(tasks))},
             )
-        return task
+        return tasks
 
-    def outbox_done(self, task_id: uuid.UUID) -> None:
-        """The task's message is in Redis: the relay need not publish it."""
-        with self.db.connection() as conn:
-            conn.execute(query("outbox_done"), {"id": task_id})
-
-    def delete(self, task_id: uuid.UUID) -> None:
-        with self.db.connection() as conn:
-            conn.execute(query("delete_task"), {"id": task_id})
+    # -- read -----------------------------------------------------------------------------------
 
     def get(self, tenant: str, task_id: uuid.UUID) -> Task:
-        task = _one(self.db.fetch_one(query("get_task"), {"id": task_id, "tenant": tenant}))
+        task = _task(self.db.fetch_one(query("get_task"), {"id": task_id, "tenant": tenant}))
         if task is None:
             raise TaskNotFound(f"task {task_id} not found")
         return task
@@ -144,16 +192,17 @@ class TaskStore:
         rows = self.db.fetch_all(query("task_events"), {"id": task_id, "tenant": tenant})
         return [TaskEvent.from_row(r) for r in rows]
 
-    def cancel(self, tenant: str, task_id: uuid.UUID) -> Task:
-        """Cancel a task that has not finished.
+    def delete(self, task_id: uuid.UUID) -> None:
+        with self.db.connection() as conn:
+            conn.execute(query("delete_task"), {"id": task_id})
 
-        A pending task becomes `cancelled` at once. A running one gets a cancel request (it stays
-        `running` with `cancel_requested_at` set) and stops at its next checkpoint. A finished
-        task is a conflict.
-        """
-        key = {"id": task_id, "tenant": tenant}
-        task = _one(self.db.fetch_one(query("cancel_pending"), key))
-        task = task or _one(self.db.fetch_one(query("request_cancel"), key))
+    # -- the API's transitions ------------------------------------------------------------------
+
+    def cancel(self, tenant: str, task_id: uuid.UUID) -> Task:
+        """A pending task becomes `cancelled` at once; a running one gets a cancel request (it
+        stays `running` with `cancel_requested_at` set) and stops at its next checkpoint; a
+        finished task is a conflict."""
+        task = _task(self.writer.write(tr.CANCEL, {"id": task_id, "tenant": tenant}))
         if task is not None:
             return task
         current = self.get(tenant, task_id)
@@ -161,9 +210,9 @@ class TaskStore:
             return current
         raise TaskConflict(f"task is {current.status}; a finished task cannot be cancelled")
 
-    def retry(self, tenant: str, task_id: uuid.UUID) -> Task:
+    def resubmit(self, tenant: str, task_id: uuid.UUID) -> Task:
         """Send a failed or cancelled task round again (with its full retries); else a conflict."""
-        task = _one(self.db.fetch_one(query("retry_task"), {"id": task_id, "tenant": tenant}))
+        task = _task(self.writer.write(tr.RESUBMIT, {"id": task_id, "tenant": tenant}))
         if task is None:
             current = self.get(tenant, task_id)
             raise TaskConflict(
@@ -171,35 +220,49 @@ class TaskStore:
             )
         return task
 
-    # -- worker side ---------------------------------------------------------------------------
+    # -- the worker's transitions (group-committed in a worker process) -------------------------
 
-    def mark_running(self, task_id: uuid.UUID, worker_id: uuid.UUID | None = None) -> Task | None:
-        """Claim a pending task; None when it was cancelled, finished or never existed."""
-        return _one(
-            self.db.fetch_one(query("mark_running"), {"id": task_id, "worker_id": worker_id})
-        )
+    def claim(self, task_id: uuid.UUID, worker_id: uuid.UUID | None = None) -> Task | None:
+        """pending -> running; None when it was cancelled, finished, running or never existed."""
+        return _task(self.writer.write(tr.CLAIM, {"id": task_id, "worker_id": worker_id}))
 
-    def mark_interrupted(self, task_id: uuid.UUID) -> Task | None:
-        return _one(self.db.fetch_one(query("mark_interrupted"), {"id": task_id}))
+    def claim_many(
+        self, task_ids: Sequence[uuid.UUID], worker_id: uuid.UUID | None = None
+    ) -> dict[uuid.UUID, Task]:
+        """Claim a batch in one statement: the tasks that were pending, by id."""
+        rows = [{"id": task_id, "worker_id": worker_id} for task_id in task_ids]
+        return {
+            row["id"]: Task.from_row(row)
+            for row in self.writer.write_many(tr.CLAIM, rows)
+            if row is not None
+        }
 
-    def mark_completed(self, task_id: uuid.UUID, result: Any) -> Task | None:
-        return _one(
-            self.db.fetch_one(query("mark_completed"), {"id": task_id, "result": Jsonb(result)})
-        )
+    def give_back(self, task_ids: Sequence[uuid.UUID], worker_id: uuid.UUID) -> int:
+        """Undo this worker's claims of tasks it never started; returns how many."""
+        rows = [{"id": task_id, "worker_id": worker_id} for task_id in task_ids]
+        return sum(row is not None for row in self.writer.write_many(tr.GIVE_BACK, rows))
 
-    def mark_retrying(self, task_id: uuid.UUID, error: str, delay_seconds: float) -> Task | None:
-        return _one(
-            self.db.fetch_one(
-                query("mark_retrying"),
-                {"id": task_id, "error": _clip(error), "delay_seconds": delay_seconds},
-            )
-        )
+    # The outcomes a worker need not wait for: each returns its Write (`.wait()` to wait), which
+    # resolves to the moved row, or to None if the task was not running any more.
 
-    def mark_failed(self, task_id: uuid.UUID, error: str) -> Task | None:
-        return _one(self.db.fetch_one(query("mark_failed"), {"id": task_id, "error": _clip(error)}))
+    def complete(self, task_id: uuid.UUID, result: Any) -> Write:
+        return self.writer.submit(tr.COMPLETE, {"id": task_id, "result": Jsonb(result)})
 
-    def mark_cancelled(self, task_id: uuid.UUID) -> Task | None:
-        return _one(self.db.fetch_one(query("mark_cancelled"), {"id": task_id}))
+    def retry_later(self, task_id: uuid.UUID, error: str, delay_seconds: float) -> Task | None:
+        """Back to pending for another attempt; None if a cancel was requested meanwhile."""
+        row = {"id": task_id, "error": _clip(error), "delay_seconds": delay_seconds}
+        return _task(self.writer.write(tr.RETRY, row))
+
+    def fail(self, task_id: uuid.UUID, error: str) -> Write:
+        return self.writer.submit(tr.FAIL, {"id": task_id, "error": _clip(error)})
+
+    def stop(self, task_id: uuid.UUID) -> Write:
+        """A running task stopped after a cancel request: cancelled."""
+        return self.writer.submit(tr.STOP, {"id": task_id})
+
+    def interrupt(self, task_id: uuid.UUID) -> Task | None:
+        """A shutdown cut the attempt short: pending again, no retry spent."""
+        return _task(self.writer.write(tr.INTERRUPT, {"id": task_id}))
 
     def set_progress(self, task_id: uuid.UUID, percent: int) -> bool:
         """Record progress; True when a cancel has been requested for the task."""
@@ -208,6 +271,20 @@ class TaskStore:
         )
         return bool(row and row["cancel_requested"])
 
+    # -- the scheduler's transitions ------------------------------------------------------------
 
-def _clip(error: str) -> str:
-    return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+    def reap(self, *, lost_seconds: float, overrun_seconds: float, limit: int = 1_000) -> Reaped:
+        with self.db.connection() as conn:
+            [row] = tr.REAP.run(
+                conn, lost_seconds=lost_seconds, overrun_seconds=overrun_seconds, limit=limit
+            )
+        return Reaped(int(row["requeued"]), int(row["ended"]))
+
+    def republish_overdue(self, *, after_seconds: float, limit: int = 1_000) -> int:
+        with self.db.connection() as conn:
+            return len(tr.REPUBLISH.run(conn, after_seconds=after_seconds, limit=limit))
+
+
+def _in_order(rows: list[dict[str, Any]], created: list[dict[str, Any]]) -> list[Task]:
+    by_id = {row["id"]: row for row in created}
+    return [Task.from_row(by_id[row["id"]]) for row in rows]

@@ -16,8 +16,9 @@ from dramatiq.middleware import TimeLimit
 from offload_shared import probe
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
-from offload_shared.catalog import get_spec
+from offload_shared.catalog import TaskSpec, get_spec
 from offload_shared.db import Database
+from offload_shared.group_commit import GroupCommit
 from offload_shared.middleware.heartbeat import HeartbeatMiddleware
 from offload_shared.middleware.status import (
     TaskStatusMiddleware,
@@ -26,6 +27,7 @@ from offload_shared.middleware.status import (
     set_result,
 )
 from offload_shared.models import Task
+from offload_shared.outbox import OutboxSweeper
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder, WorkerRuntime
@@ -44,7 +46,11 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
             statement_timeout_ms=settings.worker_statement_timeout_ms,
             application_name="offload-worker",
         )
-        return WorkerRuntime(queue=os.environ.get(QUEUE_ENV, "*"), store=TaskStore(db))
+        return WorkerRuntime(
+            queue=os.environ.get(QUEUE_ENV, "*"),
+            store=TaskStore(db, GroupCommit(db)),
+            outbox=OutboxSweeper(db),
+        )
 
     runtime = RuntimeHolder(runtime_factory)
     # Dramatiq runs `after_*` hooks in reverse order, so the heartbeat's come first: a task is
@@ -80,23 +86,27 @@ def worker_broker() -> Broker:
     broker = make_broker(
         settings.redis_url,
         worker_middleware(settings),
-        heartbeat_timeout_ms=settings.redis_heartbeat_timeout_ms,
-        maintenance_chance=settings.redis_maintenance_chance,
+        aging_seconds=settings.priority_aging_seconds,
+        lease_seconds=settings.lease_seconds,
+        # A claimed task waits in this process only while its threads are busy, and at most
+        # `lookahead` of them: priority stays strict but for those few (README: Priorities).
+        prefetch=settings.worker_threads + settings.worker_lookahead,
     )
     dramatiq.set_broker(broker)
     return broker
 
 
 def task_actor(
-    task_name: str, *, broker: Broker | None = None
+    task: str | TaskSpec, *, broker: Broker | None = None
 ) -> Callable[[TaskFunction], TaskFunction]:
-    """Declare the Dramatiq actor for a catalog entry; the function itself is returned as is.
+    """Declare the Dramatiq actor for a catalog entry (its spec, or its name); the function
+    itself is returned as is.
 
     The function receives the claimed Task (params loaded from Postgres, never from the
     message) and returns a small JSON-able result, which the status middleware records. Since
     it stays a plain function, tests call it directly or declare it on a broker of their own.
     """
-    spec = get_spec(task_name)
+    spec = get_spec(task) if isinstance(task, str) else task
 
     def decorate(fn: TaskFunction) -> TaskFunction:
         @functools.wraps(fn)

@@ -3,6 +3,7 @@ task. Created after the fork (a forked pool or id would be shared between proces
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -10,13 +11,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from offload_shared.group_commit import GroupCommit
+from offload_shared.outbox import OutboxSweeper
 from offload_shared.store import TaskStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class WorkerRuntime:
     queue: str
-    store: TaskStore
+    store: TaskStore  # group-committed: every thread's status writes, one transaction at a time
+    outbox: OutboxSweeper
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     hostname: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
@@ -38,6 +44,14 @@ class WorkerRuntime:
 
     def identity(self) -> dict[str, object]:
         return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}
+
+    def close(self) -> None:
+        """At worker shutdown: commit what is queued, sweep the outbox, close the pool."""
+        writer = self.store.writer
+        if isinstance(writer, GroupCommit) and not writer.drain(timeout=10):
+            log.warning("status writes still queued at shutdown; their messages come back")
+        self.outbox.close()
+        self.store.db.close()
 
 
 class RuntimeHolder:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from offload_shared.broker import Publisher, make_broker
+from offload_shared.broker import make_broker
+from offload_shared.publisher import Publisher
 from tests.faults.harness import System, retire
 
 FIGURES: list[str] = []

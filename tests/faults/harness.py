@@ -8,7 +8,6 @@ throwaway Redis or Postgres on a port of its own.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -29,16 +28,17 @@ import requests
 
 from offload_dev import embedded_pg, embedded_redis
 from offload_dev.procs import Child, ProcessError, free_port, spawn, stop_all, wait_until
-from offload_shared.broker import Publisher
 from offload_shared.catalog import TaskSpec
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task, submit
 from offload_shared.models import Task
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from tests.conftest import ROOT
+from tests.queues import in_hand
 
 BIN = Path(sys.executable).parent
-NAMESPACE = "dramatiq"
+NAMESPACE = "offload"
 
 # Production timings shrunk so that every recovery path runs within seconds.
 FAST_ENV = {
@@ -46,8 +46,7 @@ FAST_ENV = {
     "OFFLOAD_WORKER_LOST_SECONDS": "3",
     "OFFLOAD_REAPER_INTERVAL_SECONDS": "0.5",
     "OFFLOAD_RELAY_INTERVAL_SECONDS": "0.5",
-    "OFFLOAD_REDIS_HEARTBEAT_TIMEOUT_MS": "5000",
-    "OFFLOAD_REDIS_MAINTENANCE_CHANCE": "1.0",
+    "OFFLOAD_LEASE_SECONDS": "3",
     "OFFLOAD_RETRY_BACKOFF_SECONDS": "0.1",
     "OFFLOAD_WORKER_SHUTDOWN_SECONDS": "5",
     "OFFLOAD_CANCEL_GRACE_SECONDS": "1",
@@ -298,17 +297,8 @@ def executions(log: Path, only: Iterable[uuid.UUID] | None = None) -> Counter[uu
 
 
 def task_ids_in_hand(client: redis.Redis) -> set[uuid.UUID]:
-    """Tasks whose messages a consumer has fetched and not acked (Dramatiq's ack sets)."""
-    found: set[uuid.UUID] = set()
-    for key in client.scan_iter(f"{NAMESPACE}:__acks__.*"):
-        queue = key.decode().split(".", 2)[2]
-        ids = list(client.smembers(key))
-        if not ids:
-            continue
-        for data in client.hmget(f"{NAMESPACE}:{queue}.msgs", ids):
-            if data is not None:
-                found.add(uuid.UUID(json.loads(data)["message_id"]))
-    return found
+    """Tasks whose messages a consumer has claimed and not acked (their leases)."""
+    return {uuid.UUID(task_id) for task_id in in_hand(client)}
 
 
 def seconds_between(start: float, end: datetime) -> float:

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.faults.harness import NAMESPACE, status_counts
+from tests.faults.harness import status_counts
+from tests.queues import message_ids
 
 CLIENTS = 50
 
@@ -43,7 +44,7 @@ def test_r11_one_idempotency_key_fifty_concurrent_requests_one_task(
     assert len(task_ids) == 1
     assert replayed == CLIENTS - 1
     assert status_counts(db, tenant) == {"pending": 1}
-    assert redis_client.llen(f"{NAMESPACE}:email") == 1  # published once
+    assert message_ids(redis_client, "email") == task_ids  # one message
     figure(
         f"R11: {CLIENTS} concurrent enqueues with one Idempotency-Key in {elapsed:.1f} s: "
         f"all 202, {len(task_ids)} task_id, {replayed} replayed answers, 1 task row, "

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from offload_shared.redis_queue import QueueKeys
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.faults.fault_actors import FAILS, KILLS_WORKER, QUEUE, WORK
@@ -29,10 +30,11 @@ def test_r7_poison_is_contained_and_bystanders_complete(
     half = [{"n": n, "seconds": 0.005} for n in range(BYSTANDERS // 2)]
     rest = [{"n": n, "seconds": 0.005} for n in range(BYSTANDERS // 2, BYSTANDERS)]
     enqueue_many(system.database_url, publisher, WORK, tenant, half)
-    # Junk pushed the way Dramatiq lays out a message: data in `<queue>.msgs`, id on the list.
+    # Junk pushed the way Offload lays out a message: data in `msgs`, id in the ready set.
+    keys = QueueKeys.of(QUEUE)
     for redis_id, data in JUNK.items():
-        redis_client.hset(f"{NAMESPACE}:{QUEUE}.msgs", redis_id, data)
-        redis_client.rpush(f"{NAMESPACE}:{QUEUE}", redis_id)
+        redis_client.hset(keys.msgs, redis_id, data)
+        redis_client.zadd(keys.ready, {redis_id: 0})
     [fails] = enqueue_many(system.database_url, publisher, FAILS, tenant, [{}])
 
     started = time.monotonic()
@@ -67,12 +69,10 @@ def test_r7_poison_is_contained_and_bystanders_complete(
     assert deaths == KILLS_WORKER.default_max_retries + 1
     assert executions(system.execution_log)[killer.id] == deaths
 
-    set_aside = [
-        json.loads(r) for r in redis_client.lrange(f"{NAMESPACE}:offload.undecodable", 0, -1)
-    ]
-    by_id = {tuple(r["redis_message_ids"]): base64.b64decode(r["data_base64"]) for r in set_aside}
-    assert by_id == {(redis_id,): data for redis_id, data in JUNK.items()}
-    assert not redis_client.hexists(f"{NAMESPACE}:{QUEUE}.msgs", "faults-junk-bytes")
+    set_aside = [json.loads(r) for r in redis_client.lrange(f"{NAMESPACE}:undecodable", 0, -1)]
+    by_id = {r["id"]: base64.b64decode(r["data_base64"]) for r in set_aside}
+    assert by_id == JUNK
+    assert not redis_client.hexists(keys.msgs, "faults-junk-bytes")
 
     bystanders = [r for r in rows.values() if r["task_name"] == WORK.name]
     assert sum(r["status"] == "completed" for r in bystanders) == BYSTANDERS
@@ -81,6 +81,6 @@ def test_r7_poison_is_contained_and_bystanders_complete(
         f"R7: always-raising task failed after {failed['attempts']} attempts with its error; "
         f"worker-killing task failed as poison after {deaths} worker deaths "
         f"(max_retries {KILLS_WORKER.default_max_retries}); {len(set_aside)} junk messages set "
-        f"aside in {NAMESPACE}:offload.undecodable; {BYSTANDERS} bystanders all completed "
+        f"aside in {NAMESPACE}:undecodable; {BYSTANDERS} bystanders all completed "
         f"({hit} caught by a worker death and rerun) in {elapsed:.1f} s"
     )

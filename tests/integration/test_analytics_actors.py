@@ -20,10 +20,11 @@ import redis
 
 from offload_dev.procs import free_port, spawn, stop_all, wait_until
 from offload_shared import snapshots
-from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import TaskNotFound
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.seeding import seed

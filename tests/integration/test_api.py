@@ -8,6 +8,8 @@ import pytest
 from offload_api.app import create_app
 from offload_shared.apikeys import create_key
 from offload_shared.store import TaskFilter, TaskStore
+from tests.conftest import wait_for
+from tests.queues import delayed_ids, ready_ids
 
 EMAIL = {
     "task_name": "email.send_notification",
@@ -30,7 +32,7 @@ def client(app, api_key):
 
 
 def queued_ids(redis_client, queue):
-    return {json.loads(raw)["message_id"] for raw in redis_client.hvals(f"dramatiq:{queue}.msgs")}
+    return set(ready_ids(redis_client, queue))
 
 
 def rows(db, tenant):
@@ -161,7 +163,7 @@ def test_cancel_pending_then_conflict(client):
 
 def test_cancel_running_answers_202_with_the_request_recorded(client, db, tenant):
     task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
-    TaskStore(db).mark_running(uuid.UUID(task_id))
+    TaskStore(db).claim(uuid.UUID(task_id))
     response = client.post(f"/api/tasks/{task_id}/cancel")
     assert response.status_code == 202
     body = response.get_json()
@@ -193,11 +195,16 @@ def test_redis_down_still_accepts_and_keeps_the_task_in_the_outbox(infra, db, te
     app.extensions["offload"].close()
 
 
-def test_a_published_task_leaves_no_outbox_row(client, db):
+def test_a_published_task_has_its_outbox_row_swept_off_the_request_path(client, db):
     task_id = uuid.UUID(client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"])
-    assert (
-        db.fetch_one("SELECT 1 AS x FROM offload.outbox WHERE task_id = %(id)s", {"id": task_id})
-        is None
+    wait_for(
+        lambda: (
+            db.fetch_one(
+                "SELECT 1 AS x FROM offload.outbox WHERE task_id = %(id)s", {"id": task_id}
+            )
+            is None
+        ),
+        timeout=5,
     )
 
 
@@ -273,8 +280,8 @@ def test_retry_endpoint_requeues_a_failed_task_and_refuses_others(client, db, te
     task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
     assert client.post(f"/api/tasks/{task_id}/retry").status_code == 409  # still pending
     store = TaskStore(db)
-    store.mark_running(uuid.UUID(task_id))
-    store.mark_failed(uuid.UUID(task_id), "SMTP 554 rejected")
+    store.claim(uuid.UUID(task_id))
+    store.fail(uuid.UUID(task_id), "SMTP 554 rejected")
     redis_client.flushdb()
     response = client.post(f"/api/tasks/{task_id}/retry")
     assert response.status_code == 202
@@ -286,4 +293,4 @@ def test_delay_seconds_is_recorded_and_the_message_waits_in_the_delay_queue(clie
     body = client.post("/api/tasks/enqueue", json={**EMAIL, "delay_seconds": 600}).get_json()
     assert body["next_attempt_at"] is not None
     assert queued_ids(redis_client, "email") == set()
-    assert queued_ids(redis_client, "email.DQ") == {body["task_id"]}
+    assert delayed_ids(redis_client, "email") == {body["task_id"]}

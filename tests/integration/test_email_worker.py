@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from offload_email_worker import actors, deliveries, jobs
-from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
+from offload_shared.publisher import Publisher
 from offload_shared.settings import SmtpSettings
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_settings

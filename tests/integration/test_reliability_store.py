@@ -10,6 +10,7 @@ from offload_shared.catalog import get_spec
 from offload_shared.enqueue import enqueue_in_transaction, new_task
 from offload_shared.errors import TaskConflict
 from offload_shared.store import IdempotencyKey, Replay, TaskFilter, TaskStore
+from tests.seeding import published
 
 PARAMS = {"to": ["a@example.com"], "subject": "s", "body": "b"}
 
@@ -26,27 +27,27 @@ def outbox_has(db, task_id):
 def test_same_key_same_request_replays_the_first_response(db, tenant):
     store = TaskStore(db)
     key = IdempotencyKey("order-42", "hash-a")
-    first = store.create_once(email(tenant), key, lambda t: {"task_id": str(t.id)})
-    again = store.create_once(email(tenant), key, lambda t: {"task_id": "never called"})
+    first = store.create_once([email(tenant)], key, lambda ts: {"task_id": str(ts[0].id)})
+    again = store.create_once([email(tenant)], key, lambda ts: {"task_id": "never called"})
     assert isinstance(again, Replay)
     assert again.same_request
-    assert again.response == {"task_id": str(first.id)}
-    assert again.task_id == first.id
+    assert again.response == {"task_id": str(first[0].id)}
+    assert again.task_id == first[0].id
     assert store.count(tenant, TaskFilter()) == 1
 
 
 def test_same_key_different_request_is_flagged(db, tenant):
     store = TaskStore(db)
-    store.create_once(email(tenant), IdempotencyKey("k", "hash-a"), lambda t: {})
-    replay = store.create_once(email(tenant), IdempotencyKey("k", "hash-b"), lambda t: {})
+    store.create_once([email(tenant)], IdempotencyKey("k", "hash-a"), lambda ts: {})
+    replay = store.create_once([email(tenant)], IdempotencyKey("k", "hash-b"), lambda ts: {})
     assert isinstance(replay, Replay)
     assert not replay.same_request
 
 
 def test_keys_are_per_tenant(db, tenant):
     store = TaskStore(db)
-    store.create_once(email(tenant), IdempotencyKey("k", "h"), lambda t: {})
-    other = store.create_once(email(f"{tenant}-b"), IdempotencyKey("k", "h"), lambda t: {})
+    store.create_once([email(tenant)], IdempotencyKey("k", "h"), lambda ts: {})
+    other = store.create_once([email(f"{tenant}-b")], IdempotencyKey("k", "h"), lambda ts: {})
     assert not isinstance(other, Replay)
 
 
@@ -59,7 +60,7 @@ def test_concurrent_requests_with_one_key_create_exactly_one_task(db, tenant):
         barrier.wait()
         outcomes.append(
             store.create_once(
-                email(tenant), IdempotencyKey("k", "h"), lambda t: {"task_id": str(t.id)}
+                [email(tenant)], IdempotencyKey("k", "h"), lambda ts: {"task_id": str(ts[0].id)}
             )
         )
 
@@ -72,17 +73,17 @@ def test_concurrent_requests_with_one_key_create_exactly_one_task(db, tenant):
     replays = [o for o in outcomes if isinstance(o, Replay)]
     assert len(outcomes) == 20
     assert len(created) == 1
-    assert {r.task_id for r in replays} == {created[0].id}
+    assert {r.task_id for r in replays} == {created[0][0].id}
     assert store.count(tenant, TaskFilter()) == 1
 
 
-def test_retry_sends_a_failed_task_round_again_and_keeps_its_history(db, tenant):
+def test_resubmit_sends_a_failed_task_round_again_and_keeps_its_history(db, tenant):
     store = TaskStore(db)
     task = store.create(email(tenant, max_retries=0))
-    store.outbox_done(task.id)
-    store.mark_running(task.id)
-    store.mark_failed(task.id, "SMTP 550 no such user")
-    again = store.retry(tenant, task.id)
+    published(db, task.id)
+    store.claim(task.id)
+    store.fail(task.id, "SMTP 550 no such user")
+    again = store.resubmit(tenant, task.id)
     assert (again.status, again.retry_count, again.error_message, again.attempts) == (
         "pending",
         0,
@@ -99,11 +100,11 @@ def test_retry_sends_a_failed_task_round_again_and_keeps_its_history(db, tenant)
     ]
 
 
-def test_retry_refuses_a_pending_or_completed_task(db, tenant):
+def test_resubmit_refuses_a_pending_or_completed_task(db, tenant):
     store = TaskStore(db)
     task = store.create(email(tenant))
     with pytest.raises(TaskConflict):
-        store.retry(tenant, task.id)
+        store.resubmit(tenant, task.id)
 
 
 def test_enqueue_in_the_callers_transaction_follows_its_fate(db, infra, tenant):
@@ -132,4 +133,4 @@ def test_an_unknown_task_cannot_be_retried(db, tenant):
     from offload_shared.errors import TaskNotFound
 
     with pytest.raises(TaskNotFound):
-        TaskStore(db).retry(tenant, uuid.uuid4())
+        TaskStore(db).resubmit(tenant, uuid.uuid4())

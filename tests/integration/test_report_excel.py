@@ -16,10 +16,11 @@ from psycopg import sql
 from offload_report_worker import actors, jobs
 from offload_report_worker.excel import SHEET, SUMMARY_SHEET
 from offload_shared.artifacts import PostgresArtifacts
-from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, StoreUnavailable
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for
@@ -36,7 +37,7 @@ def running_task(db, tenant, raw_params):
     """A claimed task, as the worker gets it (params validated as the API does)."""
     store = TaskStore(db)
     task = store.create(new_task(EXCEL, tenant, EXCEL.load_params(raw_params)))
-    return store.mark_running(task.id)
+    return store.claim(task.id)
 
 
 def run_report(db, infra, task, *, progress=None, **settings):

@@ -9,9 +9,9 @@ from pypdf import PdfReader
 
 from offload_report_worker import actors
 from offload_shared.artifacts import PDF, PostgresArtifacts
-from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.workers import drain

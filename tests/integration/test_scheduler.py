@@ -1,6 +1,5 @@
 """The scheduler's parts against real Postgres and Redis: relay, reaper, leader lock."""
 
-import json
 import uuid
 
 import pytest
@@ -8,10 +7,13 @@ import pytest
 from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import reap_once
 from offload_scheduler.relay import relay_once
-from offload_shared.broker import Publisher, disconnect, make_broker
+from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
+from tests.queues import message_ids
+from tests.seeding import published
 
 PARAMS = {"to": ["a@example.com"], "subject": "s", "body": "b"}
 
@@ -37,7 +39,7 @@ def age_outbox(db, task_id, seconds=10):
 
 
 def queued(redis_client, queue="email"):
-    return {json.loads(m)["message_id"] for m in redis_client.hvals(f"dramatiq:{queue}.msgs")}
+    return message_ids(redis_client, queue)
 
 
 def outbox_ids(db):
@@ -81,7 +83,7 @@ def lose_worker(db, task_id, *, seconds_ago=60):
             " VALUES (%(w)s, 'email', 'gone', 1, now() - make_interval(secs => %(s)s))",
             {"w": worker, "s": seconds_ago},
         )
-    TaskStore(db).mark_running(task_id, worker)
+    TaskStore(db).claim(task_id, worker)
     with db.connection() as conn:
         conn.execute(
             "UPDATE offload.tasks SET started_at = now() - make_interval(secs => %(s)s)"
@@ -93,9 +95,9 @@ def lose_worker(db, task_id, *, seconds_ago=60):
 
 def test_reaper_requeues_a_task_whose_worker_died_as_a_failed_attempt(db, tenant):
     task = create(db, tenant)
-    TaskStore(db).outbox_done(task.id)
+    published(db, task.id)
     lose_worker(db, task.id)
-    reaped = reap_once(db, lost_seconds=10, republish_after_seconds=300)
+    reaped = reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
     assert reaped.requeued >= 1
     after = TaskStore(db).get(tenant, task.id)
     assert (after.status, after.retry_count, after.worker_id) == ("pending", 1, None)
@@ -106,9 +108,9 @@ def test_reaper_requeues_a_task_whose_worker_died_as_a_failed_attempt(db, tenant
 def test_reaper_fails_a_task_that_keeps_killing_its_worker(db, tenant):
     task = create(db, tenant, max_retries=2)
     for _ in range(3):
-        TaskStore(db).outbox_done(task.id)
+        published(db, task.id)
         lose_worker(db, task.id)
-        reap_once(db, lost_seconds=10, republish_after_seconds=300)
+        reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
     after = TaskStore(db).get(tenant, task.id)
     assert (after.status, after.attempts, after.retry_count) == ("failed", 3, 2)
     assert "no retries left" in after.error_message
@@ -119,22 +121,22 @@ def test_reaper_leaves_tasks_of_live_workers_alone(db, tenant):
     worker = lose_worker(db, task.id)
     with db.connection() as conn:
         conn.execute("UPDATE offload.workers SET seen_at = now() WHERE id = %(w)s", {"w": worker})
-    reap_once(db, lost_seconds=10, republish_after_seconds=300)
+    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
     assert TaskStore(db).get(tenant, task.id).status == "running"
 
 
 def test_reaper_republishes_a_pending_task_whose_message_was_lost(db, tenant):
     task = create(db, tenant)
-    TaskStore(db).outbox_done(task.id)
+    published(db, task.id)
     with db.connection() as conn:
         conn.execute(
             "UPDATE offload.tasks SET created_at = now() - interval '1 hour' WHERE id = %(id)s",
             {"id": task.id},
         )
-    reap_once(db, lost_seconds=10, republish_after_seconds=300)
+    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
     assert task.id in outbox_ids(db)
-    TaskStore(db).outbox_done(task.id)
-    reap_once(db, lost_seconds=10, republish_after_seconds=300)
+    published(db, task.id)
+    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
     assert task.id not in outbox_ids(db)  # at most once per window
 
 

@@ -34,12 +34,13 @@ def test_create_applies_catalog_defaults_and_records_history(store, tenant):
 
 def test_transitions_each_append_history(store, tenant):
     task = create(store, tenant, max_retries=1)
-    assert store.mark_running(task.id).attempts == 1
-    retried = store.mark_retrying(task.id, "boom", 0.5)
+    assert store.claim(task.id).attempts == 1
+    retried = store.retry_later(task.id, "boom", 0.5)
     assert (retried.status, retried.retry_count, retried.error_message) == ("pending", 1, "boom")
     assert retried.next_attempt_at is not None
-    store.mark_running(task.id)
-    done = store.mark_completed(task.id, {"ok": True})
+    store.claim(task.id)
+    assert store.complete(task.id, {"ok": True}).wait()
+    done = store.get(tenant, task.id)
     assert (done.status, done.result, done.error_message) == ("completed", {"ok": True}, None)
     assert done.completed_at is not None
     assert history(store, tenant, task) == [
@@ -53,21 +54,23 @@ def test_transitions_each_append_history(store, tenant):
 
 def test_failed_keeps_the_error(store, tenant):
     task = create(store, tenant)
-    store.mark_running(task.id)
-    failed = store.mark_failed(task.id, "SMTPDataError: 554 rejected")
+    store.claim(task.id)
+    assert store.fail(task.id, "SMTPDataError: 554 rejected").wait()
+    failed = store.get(tenant, task.id)
     assert (failed.status, failed.error_message) == ("failed", "SMTPDataError: 554 rejected")
+    assert store.fail(task.id, "again").wait() is None  # only a running task can fail
 
 
-def test_mark_running_refuses_anything_not_pending(store, tenant):
+def test_claim_refuses_anything_not_pending(store, tenant):
     task = create(store, tenant)
     store.cancel(tenant, task.id)
-    assert store.mark_running(task.id) is None
-    assert store.mark_running(uuid.uuid4()) is None
+    assert store.claim(task.id) is None
+    assert store.claim(uuid.uuid4()) is None
 
 
 def test_cancelling_a_running_task_requests_a_stop(store, tenant):
     task = create(store, tenant)
-    store.mark_running(task.id)
+    store.claim(task.id)
     assert store.set_progress(task.id, 10) is False
 
     requested = store.cancel(tenant, task.id)
@@ -75,8 +78,9 @@ def test_cancelling_a_running_task_requests_a_stop(store, tenant):
     assert requested.cancel_requested_at is not None
     assert store.cancel(tenant, task.id).cancel_requested_at == requested.cancel_requested_at
     assert store.set_progress(task.id, 20) is True
-    assert store.mark_retrying(task.id, "boom", 1) is None  # no retry after a cancel request
-    assert store.mark_cancelled(task.id).status == "cancelled"
+    assert store.retry_later(task.id, "boom", 1) is None  # no retry after a cancel request
+    assert store.stop(task.id).wait()
+    assert store.get(tenant, task.id).status == "cancelled"
     assert [e.detail for e in store.events(tenant, task.id)][-2:] == [
         "cancel requested",
         "stopped after a cancel request",
@@ -85,8 +89,8 @@ def test_cancelling_a_running_task_requests_a_stop(store, tenant):
 
 def test_cancelling_a_finished_task_is_a_conflict(store, tenant):
     task = create(store, tenant)
-    store.mark_running(task.id)
-    store.mark_completed(task.id, {})
+    store.claim(task.id)
+    store.complete(task.id, {})
     with pytest.raises(TaskConflict):
         store.cancel(tenant, task.id)
 

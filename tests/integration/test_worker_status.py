@@ -5,11 +5,11 @@ import time
 
 from dramatiq.brokers.stub import StubBroker
 
-from offload_shared.broker import Publisher
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
 from offload_shared.middleware import report_progress
+from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for

@@ -1,17 +1,12 @@
-from offload_shared import migrate, sql
+from offload_shared import migrate, sql, transitions
 
 REQUIRED = {
-    "insert_task",
+    "outbox_done",
     "delete_task",
     "get_task",
     "list_tasks",
     "count_tasks",
     "task_events",
-    "mark_running",
-    "mark_completed",
-    "mark_retrying",
-    "mark_failed",
-    "cancel_pending",
     "set_progress",
     "insert_api_key",
     "tenant_for_key",
@@ -24,6 +19,12 @@ REQUIRED = {
 
 def test_shared_queries_file_defines_every_required_query():
     assert set(sql.load("offload_shared")) >= REQUIRED
+
+
+def test_every_transition_of_the_state_machine_has_its_statement():
+    statements = sql.load("offload_shared", "transitions.sql")
+    assert set(statements) == {t.name for t in transitions.ALL}
+    assert {t.name for t in transitions.WORKER} <= set(statements)
 
 
 def test_email_queries_load():

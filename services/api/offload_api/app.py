@@ -8,6 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from offload_api import errors, events, health, limits, services, shortcuts, tasks
+from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
 
 SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
@@ -31,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
+    load_modules(settings.task_modules)  # a team's own tasks, before any request
     limits.init_app(app, settings.max_body_bytes)
 
     api = Api(app)

@@ -9,8 +9,10 @@ from flask import Flask, current_app
 
 from offload_shared.apikeys import KeyResolver
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
-from offload_shared.broker import Publisher, make_broker
+from offload_shared.broker import make_broker
 from offload_shared.db import Database
+from offload_shared.outbox import OutboxSweeper
+from offload_shared.publisher import Publisher
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
 
@@ -25,8 +27,8 @@ class Services:
     artifacts: ArtifactStore
 
     def close(self) -> None:
+        self.publisher.close()  # sweeps the last outbox rows first
         self.db.close()
-        self.publisher.close()
 
 
 def init_app(app: Flask, settings: Settings) -> Services:
@@ -40,7 +42,10 @@ def init_app(app: Flask, settings: Settings) -> Services:
         settings=settings,
         db=db,
         store=TaskStore(db),
-        publisher=Publisher(make_broker(settings.redis_url)),
+        publisher=Publisher(
+            make_broker(settings.redis_url, aging_seconds=settings.priority_aging_seconds),
+            OutboxSweeper(db),
+        ),
         keys=KeyResolver(db),
         artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
     )

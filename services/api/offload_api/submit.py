@@ -40,11 +40,13 @@ def enqueue_request(req: dict[str, Any]) -> Task | Response:
     if key is None:
         task = svc.store.create(new)
     else:
-        outcome = svc.store.create_once(new, _idempotency(key, req), TaskSchema().dump)
+        outcome = svc.store.create_once(
+            [new], _idempotency(key, req), lambda tasks: TaskSchema().dump(tasks[0])
+        )
         if isinstance(outcome, Replay):
             return _replay(outcome)
-        task = outcome
-    publish(svc.store, svc.publisher, task)
+        [task] = outcome
+    publish(svc.publisher, [task])
     return task
 
 

@@ -104,7 +104,10 @@ class TaskCancel(MethodView):
     @blp.alt_response(409, description="The task already finished")
     def post(self, task_id: uuid.UUID) -> tuple[Task, int]:
         """Cancel a task: a pending one never runs; a running one stops at its next checkpoint."""
-        task = services().store.cancel(tenant(), task_id)
+        svc = services()
+        task = svc.store.cancel(tenant(), task_id)
+        if task.status is TaskStatus.CANCELLED:
+            svc.publisher.retract(task)  # out of its queue or delay set at once
         return task, 202 if task.status is TaskStatus.RUNNING else 200
 
 
@@ -115,8 +118,8 @@ class TaskRetry(MethodView):
     def post(self, task_id: uuid.UUID) -> Task:
         """Send a failed or cancelled task round again; its history keeps every attempt."""
         svc = services()
-        task = svc.store.retry(tenant(), task_id)
-        publish(svc.store, svc.publisher, task)
+        task = svc.store.resubmit(tenant(), task_id)
+        publish(svc.publisher, [task])
         return task
 
 

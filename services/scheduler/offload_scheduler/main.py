@@ -20,10 +20,12 @@ from offload_scheduler.reaper import housekeeping, reap_once
 from offload_scheduler.relay import relay_once
 from offload_shared import probe
 from offload_shared.artifacts import PostgresArtifacts
-from offload_shared.broker import Publisher, make_broker
+from offload_shared.broker import make_broker
 from offload_shared.db import Database
 from offload_shared.errors import OffloadError
+from offload_shared.publisher import Publisher
 from offload_shared.settings import Settings
+from offload_shared.store import TaskStore
 
 log = logging.getLogger("offload_scheduler")
 
@@ -36,7 +38,10 @@ class Scheduler:
         self.settings = settings
         self.beacon = beacon  # the health port's sign of life: one touch per turn of the loop
         self.db = Database(settings.database_url, max_size=2, application_name="offload-scheduler")
-        self.publisher = Publisher(make_broker(settings.redis_url))
+        self.store = TaskStore(self.db)
+        self.publisher = Publisher(
+            make_broker(settings.redis_url, aging_seconds=settings.priority_aging_seconds)
+        )
         self.leader = LeaderLock(settings.database_url)
         self.artifacts = PostgresArtifacts(self.db, ttl=timedelta(days=settings.artifact_ttl_days))
         self.stop = threading.Event()
@@ -58,7 +63,7 @@ class Scheduler:
                 judged = self.leader.held_for() >= self.settings.worker_lost_seconds
                 if judged and now >= next_reap:
                     reap_once(
-                        self.db,
+                        self.store,
                         lost_seconds=self.settings.worker_lost_seconds,
                         republish_after_seconds=self.settings.republish_after_seconds,
                     )

@@ -1,5 +1,6 @@
 """The reaper: tasks stuck in `running` whose worker is gone, and pending tasks whose message
-was lost, are sent round again; housekeeping of workers and idempotency keys."""
+was lost, are sent round again (the `reap` and `republish` transitions); housekeeping of
+workers and idempotency keys."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from offload_shared.db import Database
 from offload_shared.sql import query
+from offload_shared.store import TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +24,10 @@ class Reaped:
     republished: int
 
 
-def reap_once(db: Database, *, lost_seconds: float, republish_after_seconds: float) -> Reaped:
-    row = db.fetch_one(
-        query("reap_lost", PACKAGE),
-        {"lost_seconds": lost_seconds, "overrun_seconds": OVERRUN_SECONDS},
-    )
-    overdue = db.fetch_all(
-        query("requeue_overdue", PACKAGE), {"after_seconds": republish_after_seconds}
-    )
-    reaped = Reaped(
-        int(row["requeued"]) if row else 0, int(row["ended"]) if row else 0, len(overdue)
-    )
+def reap_once(store: TaskStore, *, lost_seconds: float, republish_after_seconds: float) -> Reaped:
+    lost = store.reap(lost_seconds=lost_seconds, overrun_seconds=OVERRUN_SECONDS)
+    republished = store.republish_overdue(after_seconds=republish_after_seconds)
+    reaped = Reaped(lost.requeued, lost.ended, republished)
     if reaped.requeued or reaped.ended or reaped.republished:
         log.warning(
             "reaper: %d lost task(s) requeued, %d ended, %d overdue republished",

@@ -1,13 +1,14 @@
-"""The outbox relay: publishes what the API or a worker could not (Redis was away)."""
+"""The outbox relay: publishes what the API or a worker could not (Redis was away, or the
+process died between its commit and its publish)."""
 
 from __future__ import annotations
 
 import logging
 
-from offload_shared.broker import Publisher
 from offload_shared.db import Database
 from offload_shared.errors import BrokerUnavailable
 from offload_shared.models import Task, TaskStatus
+from offload_shared.publisher import Publisher
 from offload_shared.sql import query
 
 log = logging.getLogger(__name__)
@@ -18,25 +19,20 @@ MIN_AGE_SECONDS = 2.0  # younger rows are still being published by whoever wrote
 
 
 def relay_once(db: Database, publisher: Publisher) -> int:
-    """Publish one batch of due outbox rows; return how many messages went out."""
-    published = 0
+    """Publish one batch of due outbox rows in one round trip; return how many went out."""
     with db.transaction() as conn:
         rows = conn.execute(
             query("due_outbox", PACKAGE), {"min_age_seconds": MIN_AGE_SECONDS, "limit": BATCH}
         ).fetchall()
-        done = []
-        for row in rows:
-            task = Task.from_row(row)
-            if task.status is TaskStatus.PENDING:
-                try:
-                    publisher.publish(task)
-                except BrokerUnavailable as exc:
-                    log.warning("relay paused: %s", exc)
-                    break
-                published += 1
-            done.append(task.id)  # not pending any more: nothing to publish
-        if done:
-            conn.execute(query("delete_outbox", PACKAGE), {"ids": done})
-    if published:
-        log.info("relay published %d task(s)", published)
-    return published
+        tasks = [Task.from_row(row) for row in rows]
+        pending = [task for task in tasks if task.status is TaskStatus.PENDING]
+        try:
+            publisher.publish(pending)
+        except BrokerUnavailable as exc:
+            log.warning("relay paused: %s", exc)
+            return 0
+        if tasks:  # published, or not pending any more: nothing to publish
+            conn.execute(query("delete_outbox", PACKAGE), {"ids": [task.id for task in tasks]})
+    if pending:
+        log.info("relay published %d task(s)", len(pending))
+    return len(pending)

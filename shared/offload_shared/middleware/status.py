@@ -4,35 +4,40 @@ pending -> running before the actor runs (or the message is skipped if the task 
 already finished, or is being run by another delivery), then completed + result, pending again
 for a retry (retry_count + 1, next attempt time, an outbox row), failed + error once retries are
 spent, cancelled after a cancel request, or pending without spending a retry when a shutdown cut
-the attempt short. Status is written before the message is acked; if Postgres is briefly away
-the write is retried rather than lost.
+the attempt short.
+
+On Offload's broker the claims are made in batches: the consumer hands each batch it fetched
+to `admit`, which claims them all in one statement, and only the claimed ones reach a worker
+thread. A finished task's status write is submitted to the process's group commit and its
+message is acked once that commits; the thread goes on to its next task meanwhile. Retries
+and requeues wait for their commit, then publish. Status is always committed before the message
+is acked.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
-from offload_shared.broker import task_message
+from offload_shared.broker import Leased, OffloadBroker, ack_after, release_later
 from offload_shared.db import Database
 from offload_shared.errors import (
     OffloadError,
     PermanentTaskError,
     StoreError,
-    StoreUnavailable,
     TaskCancelled,
     WorkerShutdown,
 )
+from offload_shared.group_commit import Write
 from offload_shared.models import Task
+from offload_shared.publisher import Publisher
 from offload_shared.retry import backoff_seconds
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder
@@ -40,7 +45,6 @@ from offload_shared.worker_runtime import RuntimeHolder
 log = logging.getLogger(__name__)
 
 STORE_OUTAGE_REDELIVERY_MS = 5_000
-T = TypeVar("T")
 
 
 @dataclass
@@ -90,22 +94,22 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _task_id(message: MessageProxy) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(message.message_id)
+    except ValueError:
+        return None
+
+
 class TaskStatusMiddleware(Middleware):
     """It owns retries (Dramatiq's Retries middleware is not installed): the decision uses the
     task's retry_count and max_retries from Postgres. It also takes Dramatiq's `throws` actor
     option, which tells the worker that failures are handled here and need no traceback log.
     """
 
-    def __init__(
-        self,
-        runtime: RuntimeHolder,
-        *,
-        retry_backoff_seconds: float,
-        store_retry_seconds: float = 60.0,
-    ) -> None:
+    def __init__(self, runtime: RuntimeHolder, *, retry_backoff_seconds: float) -> None:
         self.runtime = runtime
         self.retry_backoff_seconds = retry_backoff_seconds
-        self.store_retry_seconds = store_retry_seconds
 
     @property
     def actor_options(self) -> set[str]:
@@ -115,23 +119,57 @@ class TaskStatusMiddleware(Middleware):
     def store(self) -> TaskStore:
         return self.runtime.get().store
 
+    def before_worker_boot(self, broker: Broker, worker: Any) -> None:
+        if isinstance(broker, OffloadBroker):  # before its consumers start
+            broker.admit = self.admit
+            broker.give_back = self.give_back
+
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
-        self.store.db.close()
+        self.runtime.get().close()
+
+    def admit(self, messages: list[Leased]) -> list[Leased]:
+        """Claim a fetched batch in one statement; the claimed ones run, the rest are acked
+        (cancelled, finished or running elsewhere) or released for later (Postgres away)."""
+        ids = {id(m): _task_id(m) for m in messages}
+        wanted = [task_id for task_id in ids.values() if task_id is not None]
+        try:
+            claimed = self.store.claim_many(wanted, self.runtime.get().id)
+        except StoreError:
+            log.warning("store unavailable; %d message(s) redelivered later", len(messages))
+            for message in messages:
+                release_later(message, STORE_OUTAGE_REDELIVERY_MS)
+            return []
+        admitted = []
+        for message in messages:
+            task_id = ids[id(message)]
+            message.admitted = claimed.get(task_id) if task_id is not None else None
+            if message.admitted is not None:
+                admitted.append(message)
+        return admitted
+
+    def give_back(self, messages: list[Leased]) -> None:
+        ids = [task_id for m in messages if (task_id := _task_id(m)) is not None]
+        returned = self.store.give_back(ids, self.runtime.get().id)
+        log.info("gave back %d claimed, unstarted task(s)", returned)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        try:
-            task_id = uuid.UUID(message.message_id)
-        except ValueError:
-            raise SkipMessage("message id is not a task id") from None
-        try:
-            task = self.store.mark_running(task_id, self.runtime.get().id)
-        except StoreError:
-            log.warning("store unavailable; redelivering %s later", message.message_id)
-            broker.enqueue(message.copy(), delay=STORE_OUTAGE_REDELIVERY_MS)
-            raise SkipMessage("store unavailable") from None
+        batch = isinstance(message, Leased) and message.batch_admitted
+        task = message.admitted if batch else self._claim(message)
         if task is None:
             raise SkipMessage("task is not pending (cancelled, finished or running elsewhere)")
         _CURRENT.set(_Run(task, self.store))
+
+    def _claim(self, message: MessageProxy) -> Task | None:
+        """One claim, for messages not admitted in a batch (e.g. on StubBroker in tests)."""
+        task_id = _task_id(message)
+        if task_id is None:
+            raise SkipMessage("message id is not a task id")
+        try:
+            return self.store.claim(task_id, self.runtime.get().id)
+        except StoreError:
+            log.warning("store unavailable; redelivering %s later", message.message_id)
+            release_later(message, STORE_OUTAGE_REDELIVERY_MS)
+            raise SkipMessage("store unavailable") from None
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         _CURRENT.set(None)
@@ -155,60 +193,52 @@ class TaskStatusMiddleware(Middleware):
                 task.id, task.task_name, task.attempts, type(exception).__name__,
             )  # fmt: skip
         try:
-            self._record(broker, task, run.result, exception)
+            outcome = self._record(broker, task, run.result, exception)
         except OffloadError:
             log.exception("could not record the outcome of task %s", task.id)
+            return
+        if outcome is not None:
+            outcome.then(lambda write: _log_failed_write(task, write))
+            ack_after(message, outcome)
 
     def _record(
         self, broker: Broker, task: Task, result: Any, exception: BaseException | None
-    ) -> None:
+    ) -> Write | None:
+        """Write the attempt's outcome; returns the write the ack must wait for, if any."""
         store = self.store
         if exception is None:
-            self._persist(lambda: store.mark_completed(task.id, result))
-        elif isinstance(exception, TaskCancelled):
-            self._persist(lambda: store.mark_cancelled(task.id))
-        elif isinstance(exception, WorkerShutdown):
-            again = self._persist(lambda: store.mark_interrupted(task.id))
+            return store.complete(task.id, result)
+        if isinstance(exception, TaskCancelled):
+            return store.stop(task.id)
+        if isinstance(exception, WorkerShutdown):
+            again = store.interrupt(task.id)
             if again is not None:
-                self._publish(broker, again, delay_ms=None)
-        elif self._should_retry(task, exception):
+                self._publish(broker, again)
+            return None
+        if self._should_retry(task, exception):
             delay = backoff_seconds(task.retry_count, self.retry_backoff_seconds)
-            again = self._persist(lambda: store.mark_retrying(task.id, describe(exception), delay))
+            again = store.retry_later(task.id, describe(exception), delay)
             if again is not None:
-                self._publish(broker, again, delay_ms=int(delay * 1000))
-            else:  # a cancel was requested while it ran: no retry
-                self._persist(lambda: store.mark_cancelled(task.id))
-        else:
-            self._persist(lambda: store.mark_failed(task.id, describe(exception)))
+                self._publish(broker, again)
+                return None
+            return store.stop(task.id)  # a cancel was requested while it ran: no retry
+        return store.fail(task.id, describe(exception))
 
-    def _publish(self, broker: Broker, task: Task, *, delay_ms: int | None) -> None:
-        """Send the task round again now; if Redis refuses, its outbox row stays for the relay."""
+    def _publish(self, broker: Broker, task: Task) -> None:
+        """Send the task round again (delayed until its next attempt); if Redis refuses, its
+        outbox row stays for the relay."""
         try:
-            broker.enqueue(task_message(task), delay=delay_ms)
-        except Exception as exc:
-            log.warning("task %s left to the outbox relay: %s", task.id, type(exc).__name__)
-            return
-        try:
-            self.store.outbox_done(task.id)
-        except StoreError:
-            log.warning("task %s: outbox row kept; the relay may publish it twice", task.id)
-
-    def _persist(self, write: Callable[[], T]) -> T:
-        """Run a status write, retrying while Postgres is unreachable (e.g. restarting)."""
-        deadline = time.monotonic() + self.store_retry_seconds
-        pause = 0.2
-        while True:
-            try:
-                return write()
-            except StoreUnavailable:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("Postgres unreachable; retrying a status write in %.1fs", pause)
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
+            Publisher(broker, self.runtime.get().outbox).publish([task])
+        except OffloadError as exc:
+            log.warning("task %s left to the outbox relay: %s", task.id, exc)
 
     @staticmethod
     def _should_retry(task: Task, exception: BaseException) -> bool:
         if isinstance(exception, PermanentTaskError):
             return False
         return task.retry_count < task.max_retries
+
+
+def _log_failed_write(task: Task, write: Write) -> None:
+    if write.error is not None:
+        log.error("could not record the outcome of task %s: %s", task.id, write.error)

@@ -1,0 +1,44 @@
+-- Settle leased messages outside a fetch: ack (done), requeue (back to ready now), release
+-- (back to the delayed set after delay_ms) or dead (set aside in the dead-letter list).
+-- KEYS: ready, delayed, leases, msgs, wake, dead
+-- ARGV: mode, aging_ms, delay_ms, wake_cap, dead_cap, then the lease members
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local mode, aging, delay = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local wake_cap, dead_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ready, delayed, leases, msgs, wake, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+
+local function boost(payload)
+  local ok, message = pcall(cjson.decode, payload)
+  local priority = ok and type(message) == 'table' and type(message.options) == 'table'
+    and tonumber(message.options.priority)
+  return ((priority or 1) - 1) * aging
+end
+
+local settled = 0
+for i = 6, #ARGV do
+  local member = ARGV[i]
+  if redis.call('ZREM', leases, member) == 1 then
+    settled = settled + 1
+    local id = string.match(member, '^[^|]*')
+    local queued = redis.call('ZSCORE', ready, id) or redis.call('ZSCORE', delayed, id)
+    local payload = redis.call('HGET', msgs, id)
+    if payload and not queued then
+      if mode == 'requeue' then
+        redis.call('ZADD', ready, 'NX', now - boost(payload), id)
+        redis.call('RPUSH', wake, '1')
+      elseif mode == 'release' then
+        redis.call('ZADD', delayed, now + delay, id)
+        redis.call('RPUSH', wake, '1')
+      else
+        if mode == 'dead' then
+          redis.call('LPUSH', dead, payload)
+          redis.call('LTRIM', dead, 0, dead_cap - 1)
+        end
+        redis.call('HDEL', msgs, id)
+      end
+    end
+  end
+end
+redis.call('LTRIM', wake, -wake_cap, -1)
+return settled

@@ -1,0 +1,202 @@
+"""Offload's queue layout on Redis: strict priority, leases, durable delays, a blocking wake-up.
+
+For each queue `q` (all keys share the hash tag `{q}`, so one queue lives in one cluster slot):
+
+    offload:{q}:ready    sorted set  task id -> ready time (ms) - (priority - 1) x aging step
+    offload:{q}:delayed  sorted set  task id -> due time (ms): delayed tasks, retries in backoff
+    offload:{q}:leases   sorted set  "task id|owner" -> lease expiry (ms): claimed, not yet acked
+    offload:{q}:msgs     hash        task id -> the encoded Dramatiq message
+    offload:{q}:wake     list        wake-up tokens; idle consumers block on it (BLPOP)
+    offload:{q}:wake:<owner>  list   a consumer's own token, pushed by its due-time timer
+
+A consumer claims with one script (lua/fetch.lua) that acks what it finished, moves due delayed
+messages and expired leases back to the ready set, and pops the lowest scores into its leases.
+The score makes priority strict within a queue, FIFO within a level, and bounded by aging: a
+task is passed only by more urgent tasks that became ready less than (difference in priority)
+x aging step after it, so under a stream of priority-10 work a priority-1 task waits at most
+9 aging steps longer than it would in a FIFO queue. Every time comes from the Redis server's
+clock, so producers' and consumers' clocks never matter.
+
+Message ids are task ids: publishing a task twice leaves one message (a ready one keeps its
+place). The Postgres claim, not Redis, guarantees a task runs once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import redis
+
+NAMESPACE = "offload"
+WAKE_CAP = 32  # tokens kept on a wake list with nobody waiting (each costs one empty fetch)
+DEAD_CAP = 1_000  # messages kept in the dead-letter list
+BATCH = 1_000  # at most this many delayed messages or expired leases moved per fetch
+KEEP_BYTES = 65_536  # of an undecodable message, kept for a post-mortem
+
+
+@cache
+def _lua(name: str) -> str:
+    return resources.files("offload_shared").joinpath(f"lua/{name}.lua").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    ready: str
+    delayed: str
+    leases: str
+    msgs: str
+    wake: str
+
+    @classmethod
+    def of(cls, queue: str, namespace: str = NAMESPACE) -> QueueKeys:
+        base = f"{namespace}:{{{queue}}}"
+        return cls(f"{base}:ready", f"{base}:delayed", f"{base}:leases", f"{base}:msgs",
+                   f"{base}:wake")  # fmt: skip
+
+    def own_wake(self, owner: str) -> str:
+        return f"{self.wake}:{owner}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish: its task id, priority (1-10), delay and encoded message."""
+
+    id: str
+    priority: int
+    delay_ms: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Fetched:
+    messages: list[tuple[str, bytes]]  # (task id, payload), most urgent first
+    next_due_ms: int | None  # until the earliest delayed message is due; None if there is none
+    reclaimed: int  # expired leases (a lost consumer's messages) put back in the ready set
+
+
+@dataclass(frozen=True)
+class QueueSizes:
+    ready: int
+    delayed: int
+    leased: int
+
+
+def lease_member(task_id: str, owner: str) -> str:
+    return f"{task_id}|{owner}"
+
+
+class RedisQueues:
+    """The scripts and commands of the layout above, on one Redis client."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = NAMESPACE,
+        aging_ms: int,
+        lease_ms: int,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.aging_ms = aging_ms
+        self.lease_ms = lease_ms
+        self._push = client.register_script(_lua("push"))
+        self._fetch = client.register_script(_lua("fetch"))
+        self._settle = client.register_script(_lua("settle"))
+        self._retract = client.register_script(_lua("retract"))
+        self.dead_key = f"{namespace}:dead"
+        self.undecodable_key = f"{namespace}:undecodable"
+
+    def keys(self, queue: str) -> QueueKeys:
+        return QueueKeys.of(queue, self.namespace)
+
+    def push(self, batches: Mapping[str, Sequence[Outgoing]]) -> None:
+        """Publish messages, grouped by queue, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for queue, messages in batches.items():
+            k = self.keys(queue)
+            args: list[bytes | str | int] = [self.aging_ms, WAKE_CAP]
+            for m in messages:
+                args += [m.id, m.priority, max(0, m.delay_ms), m.payload]
+            self._push(keys=[k.ready, k.delayed, k.msgs, k.wake], args=args, client=pipe)
+        pipe.execute()
+
+    def fetch(self, queue: str, owner: str, limit: int, acks: Sequence[str] = ()) -> Fetched:
+        k = self.keys(queue)
+        reply = self._fetch(
+            keys=[k.ready, k.delayed, k.leases, k.msgs, k.wake],
+            args=[owner, self.lease_ms, self.aging_ms, limit, BATCH, WAKE_CAP, *acks],
+        )
+        due = int(reply[0])
+        pairs = reply[2:]
+        messages = [(pairs[i].decode(), pairs[i + 1]) for i in range(0, len(pairs), 2)]
+        return Fetched(messages, None if due < 0 else due, int(reply[1]))
+
+    def settle(self, queue: str, mode: str, members: Sequence[str], *, delay_ms: int = 0) -> int:
+        """`ack`, `requeue`, `release` (after delay_ms) or `dead` leased messages."""
+        if not members:
+            return 0
+        k = self.keys(queue)
+        return int(
+            self._settle(
+                keys=[k.ready, k.delayed, k.leases, k.msgs, k.wake, self.dead_key],
+                args=[mode, self.aging_ms, delay_ms, WAKE_CAP, DEAD_CAP, *members],
+            )
+        )
+
+    def renew(self, queue: str, members: Iterable[str]) -> None:
+        """Extend the leases still held (XX: a lease already given back stays given back)."""
+        expiry = self.server_ms() + self.lease_ms
+        mapping = dict.fromkeys(members, expiry)
+        if mapping:
+            self.client.zadd(self.keys(queue).leases, mapping, xx=True)
+
+    def retract(self, queue: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        k = self.keys(queue)
+        return int(self._retract(keys=[k.ready, k.delayed, k.msgs], args=list(ids)))
+
+    def wait(self, queue: str, owner: str, timeout_s: float) -> bool:
+        """Block until a wake-up token arrives (True) or `timeout_s` passes (False).
+
+        Redis checks blocking timeouts only about every 100 ms (hz 10), so callers that must
+        wake at a precise time push their own token instead (`wake_own`).
+        """
+        k = self.keys(queue)
+        return (
+            self.client.blpop([k.wake, k.own_wake(owner)], timeout=max(timeout_s, 0.01)) is not None
+        )
+
+    def wake_own(self, queue: str, owner: str) -> None:
+        key = self.keys(queue).own_wake(owner)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(key, "1")
+        pipe.ltrim(key, -1, -1)
+        pipe.expire(key, 60)
+        pipe.execute()
+
+    def set_aside(self, record: bytes) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lpush(self.undecodable_key, record)
+        pipe.ltrim(self.undecodable_key, 0, DEAD_CAP - 1)
+        pipe.execute()
+
+    def sizes(self, queue: str) -> QueueSizes:
+        k = self.keys(queue)
+        pipe = self.client.pipeline(transaction=False)
+        for key in (k.ready, k.delayed, k.leases):
+            pipe.zcard(key)
+        ready, delayed, leased = pipe.execute()
+        return QueueSizes(int(ready), int(delayed), int(leased))
+
+    def flush(self, queue: str) -> None:
+        k = self.keys(queue)
+        self.client.delete(k.ready, k.delayed, k.leases, k.msgs, k.wake)
+
+    def server_ms(self) -> float:
+        seconds, micros = self.client.time()
+        return seconds * 1000 + micros / 1000

@@ -1,0 +1,88 @@
+"""The task state machine: every status change a task can go through, declared once.
+
+            create ──▶ ┌─────────┐  claim   ┌─────────┐  complete   ┌───────────┐
+                       │ pending │ ───────▶ │ running │ ──────────▶ │ completed │
+              ┌──────▶ └─────────┘ ◀─────── └─────────┘             └───────────┘
+              │          │  ▲ │      retry,    │    │      fail     ┌───────────┐
+              │          │  │ │      interrupt,│    └─────────────▶ │  failed   │ ──┐
+              │          │  │ │      reap,     │                    └───────────┘   │
+              │          │  │ │      give_back │   stop (after a    ┌───────────┐   │
+              │  cancel  │  │ │                └─────────────────▶  │ cancelled │ ──┤
+              │ (pending)└──┼─┼───────────────── cancel request) ─▶ └───────────┘   │
+              │             │ └─ republish (pending -> pending)                     │
+              └─────────────┴─────────────── resubmit (an API retry) ──────────────┘
+
+`cancel` moves a pending task to cancelled at once; of a running one it only records the
+request, and the task stops at its next checkpoint (`stop`). `give_back` undoes a claim whose
+task never started (a worker claims a few tasks ahead of its free threads and gives back those
+it still holds when it shuts down). `republish` gives an overdue pending task a new outbox row;
+`reap` sends a lost worker's running tasks round again, or ends them once their retries are
+spent.
+
+Each transition is one set-based statement in transitions.sql (arrays in, one element per
+task), which updates the rows and appends their history rows in the same statement; the
+transitions that make a task publishable also write its outbox row there. The TaskStore has one
+method per transition; a worker's store group-commits its transitions (group_commit.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from offload_shared.db import Connection
+from offload_shared.models import TaskStatus
+from offload_shared.sql import query
+
+P, R, C, F, X = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.COMPLETED,
+                 TaskStatus.FAILED, TaskStatus.CANCELLED)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str  # its statement in transitions.sql
+    sources: tuple[TaskStatus, ...]  # () for create
+    targets: tuple[TaskStatus, ...]
+    inputs: tuple[str, ...]  # the statement's per-task arrays (empty: it selects its own rows)
+    returns_tasks: bool  # whole rows come back (else only the ids of the tasks it moved)
+    publishes: bool  # writes outbox rows: the tasks it returns are published after the commit
+
+    @property
+    def sql(self) -> str:
+        return query(self.name, "offload_shared", "transitions.sql")
+
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        return {name: [row[name] for row in rows] for name in self.inputs}
+
+    def run(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]] = (), **scalars: Any
+    ) -> list[dict[str, Any]]:
+        """Execute the statement for `rows` on `conn`; returns the rows it moved."""
+        return conn.execute(self.sql, {**self.params(rows), **scalars}).fetchall()
+
+
+CREATE = Transition("create", (), (P,), (
+    "id", "tenant", "task_name", "task_type", "queue", "priority", "params", "max_retries",
+    "time_limit_ms", "delay_seconds"), returns_tasks=True, publishes=True)  # fmt: skip
+CLAIM = Transition("claim", (P,), (R,), ("id", "worker_id"), returns_tasks=True, publishes=False)
+COMPLETE = Transition("complete", (R,), (C,), ("id", "result"), returns_tasks=False,
+                      publishes=False)  # fmt: skip
+RETRY = Transition("retry", (R,), (P,), ("id", "error", "delay_seconds"), returns_tasks=True,
+                   publishes=True)  # fmt: skip
+FAIL = Transition("fail", (R,), (F,), ("id", "error"), returns_tasks=False, publishes=False)
+STOP = Transition("stop", (R,), (X,), ("id",), returns_tasks=False, publishes=False)
+INTERRUPT = Transition("interrupt", (R,), (P,), ("id",), returns_tasks=True, publishes=True)
+GIVE_BACK = Transition("give_back", (R,), (P,), ("id", "worker_id"), returns_tasks=True,
+                       publishes=False)  # fmt: skip
+CANCEL = Transition("cancel", (P, R), (X, R), ("id", "tenant"), returns_tasks=True,
+                    publishes=False)  # fmt: skip
+RESUBMIT = Transition("resubmit", (F, X), (P,), ("id", "tenant"), returns_tasks=True,
+                      publishes=True)  # fmt: skip
+REAP = Transition("reap", (R,), (P, F, X), (), returns_tasks=False, publishes=True)
+REPUBLISH = Transition("republish", (P,), (P,), (), returns_tasks=False, publishes=True)
+
+ALL = (CREATE, CLAIM, COMPLETE, RETRY, FAIL, STOP, INTERRUPT, GIVE_BACK, CANCEL, RESUBMIT, REAP,
+       REPUBLISH)  # fmt: skip
+# The worker's transitions, in the order one group commit runs them.
+WORKER = (COMPLETE, FAIL, STOP, RETRY, INTERRUPT, GIVE_BACK, CLAIM)

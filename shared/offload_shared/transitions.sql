@@ -1,0 +1,265 @@
+-- The state machine's statements (transitions.py names each one and draws the machine).
+-- Every statement is set-based: it takes arrays, one element per task, so one statement moves
+-- one task or a batch of them, updating each row and appending its history row together.
+-- A transition only applies to tasks in its source status; the rows it returns are the tasks
+-- it moved.
+
+-- name: create
+-- Enqueue: the tasks, their first history rows and their outbox rows.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[], %(task_name)s::text[],
+                         %(task_type)s::text[], %(queue)s::text[], %(priority)s::smallint[],
+                         %(params)s::jsonb[], %(max_retries)s::integer[],
+                         %(time_limit_ms)s::integer[], %(delay_seconds)s::float8[])
+        AS i(id, tenant, task_name, task_type, queue, priority, params, max_retries,
+             time_limit_ms, delay_seconds)
+), t AS (
+    INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
+                               max_retries, time_limit_ms, next_attempt_at)
+    SELECT id, tenant, task_name, task_type, queue, priority, params, max_retries,
+           time_limit_ms, now() + make_interval(secs => delay_seconds)
+    FROM i
+    RETURNING *
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, created_at FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id, available_at)
+    SELECT id, coalesce(next_attempt_at, created_at) FROM t
+)
+SELECT * FROM t;
+
+-- name: claim
+-- pending -> running: a worker takes the task (attempts + 1).
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(worker_id)s::uuid[]) AS i(id, worker_id)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'running', attempts = t.attempts + 1, started_at = now(),
+        next_attempt_at = NULL, progress = 0, worker_id = i.worker_id
+    FROM i
+    WHERE t.id = i.id AND t.status = 'pending'
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, started_at FROM t
+)
+SELECT * FROM t;
+
+-- name: complete
+-- running -> completed, with the result.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(result)s::jsonb[]) AS i(id, result)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'completed', result = i.result, error_message = NULL, progress = 100,
+        completed_at = now()
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running'
+    RETURNING t.id, t.status, t.attempts, t.completed_at
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, at)
+    SELECT id, status, attempts, completed_at FROM t
+)
+SELECT id FROM t;
+
+-- name: retry
+-- running -> pending after a failed attempt: retry_count + 1, the next try after a delay.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(error)s::text[], %(delay_seconds)s::float8[])
+        AS i(id, error, delay_seconds)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'pending', retry_count = t.retry_count + 1, error_message = i.error,
+        next_attempt_at = now() + make_interval(secs => i.delay_seconds)
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running' AND t.cancel_requested_at IS NULL
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, error_message FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id, available_at) SELECT id, next_attempt_at FROM t
+    ON CONFLICT (task_id) DO UPDATE SET available_at = excluded.available_at
+)
+SELECT * FROM t;
+
+-- name: fail
+-- running -> failed, with the last error.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(error)s::text[]) AS i(id, error)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'failed', error_message = i.error, completed_at = now()
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running'
+    RETURNING t.id, t.status, t.attempts, t.error_message, t.completed_at
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, error_message, completed_at FROM t
+)
+SELECT id FROM t;
+
+-- name: stop
+-- running -> cancelled: the task stopped at a checkpoint after a cancel request.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[]) AS i(id)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running'
+    RETURNING t.id, t.status, t.attempts, t.completed_at
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, 'stopped after a cancel request', completed_at FROM t
+)
+SELECT id FROM t;
+
+-- name: interrupt
+-- running -> pending without spending a retry: a worker shutdown cut the attempt short.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[]) AS i(id)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running'
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, 'interrupted by a worker shutdown; requeued' FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id) SELECT id FROM t
+    ON CONFLICT (task_id) DO NOTHING
+)
+SELECT * FROM t;
+
+-- name: give_back
+-- running -> pending, as if never claimed: a worker claimed the task ahead of a free thread
+-- and shut down before starting it (attempts - 1: it never ran).
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(worker_id)s::uuid[]) AS i(id, worker_id)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'pending', attempts = t.attempts - 1, started_at = NULL, worker_id = NULL
+    FROM i
+    WHERE t.id = i.id AND t.status = 'running' AND t.worker_id = i.worker_id
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, 'given back unstarted by a worker shutdown' FROM t
+)
+SELECT * FROM t;
+
+-- name: cancel
+-- pending -> cancelled at once; running -> running with a cancel request (the task stops at
+-- its next checkpoint, then `stop` applies). Only the caller's tenant's tasks.
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[]) AS i(id, tenant)
+), pending AS (
+    UPDATE offload.tasks t
+    SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
+    FROM i
+    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status = 'pending'
+    RETURNING t.*
+), running AS (
+    UPDATE offload.tasks t SET cancel_requested_at = now()
+    FROM i
+    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status = 'running'
+      AND t.cancel_requested_at IS NULL
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
+    SELECT id, status, attempts, 'cancelled by request', completed_at FROM pending
+    UNION ALL
+    SELECT id, status, attempts, 'cancel requested', cancel_requested_at FROM running
+)
+SELECT * FROM pending UNION ALL SELECT * FROM running;
+
+-- name: resubmit
+-- failed or cancelled -> pending, with its full retries again (an API retry request).
+WITH i AS (
+    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[]) AS i(id, tenant)
+), t AS (
+    UPDATE offload.tasks t
+    SET status = 'pending', retry_count = 0, error_message = NULL, result = NULL, progress = 0,
+        completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = NULL,
+        worker_id = NULL
+    FROM i
+    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status IN ('failed', 'cancelled')
+    RETURNING t.*
+), e AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, 'retried by request' FROM t
+), o AS (
+    INSERT INTO offload.outbox (task_id) SELECT id FROM t
+    ON CONFLICT (task_id) DO NOTHING
+)
+SELECT * FROM t;
+
+-- name: reap
+-- Running tasks whose worker stopped beating (or that overran their time limit by far) count
+-- as a failed attempt: back to pending with retry_count + 1, or failed once retries are spent
+-- (cancelled if a cancel was requested). A task that keeps killing its worker ends there as
+-- poison instead of looping.
+WITH lost AS (
+    SELECT t.id FROM offload.tasks t
+    WHERE t.status = 'running'
+      AND t.started_at < now() - make_interval(secs => %(lost_seconds)s)
+      AND (NOT EXISTS (SELECT 1 FROM offload.workers w
+                       WHERE w.id = t.worker_id
+                         AND w.seen_at > now() - make_interval(secs => %(lost_seconds)s))
+           OR t.started_at < now() - make_interval(
+                 secs => t.time_limit_ms / 1000.0 + %(overrun_seconds)s))
+    LIMIT %(limit)s
+    FOR UPDATE OF t SKIP LOCKED
+), again AS (
+    UPDATE offload.tasks t
+    SET status = 'pending', retry_count = t.retry_count + 1, next_attempt_at = NULL,
+        worker_id = NULL,
+        error_message = 'worker lost while running attempt ' || t.attempts
+    FROM lost
+    WHERE t.id = lost.id AND t.retry_count < t.max_retries AND t.cancel_requested_at IS NULL
+    RETURNING t.*
+), ended AS (
+    UPDATE offload.tasks t
+    SET status = CASE WHEN t.cancel_requested_at IS NULL THEN 'failed' ELSE 'cancelled' END,
+        completed_at = now(), worker_id = NULL,
+        error_message = CASE WHEN t.cancel_requested_at IS NULL
+            THEN 'worker lost while running attempt ' || t.attempts
+                 || '; no retries left (a task that keeps killing its worker ends here)'
+            ELSE t.error_message END
+    FROM lost
+    WHERE t.id = lost.id AND NOT (t.retry_count < t.max_retries AND t.cancel_requested_at IS NULL)
+    RETURNING t.*
+), events AS (
+    INSERT INTO offload.task_events (task_id, status, attempt, detail)
+    SELECT id, status, attempts, error_message FROM again
+    UNION ALL
+    SELECT id, status, attempts, error_message FROM ended
+), o AS (
+    INSERT INTO offload.outbox (task_id) SELECT id FROM again
+    ON CONFLICT (task_id) DO NOTHING
+)
+SELECT (SELECT count(*) FROM again) AS requeued, (SELECT count(*) FROM ended) AS ended;
+
+-- name: republish
+-- pending -> pending: tasks long overdue and not in the outbox lost their message (e.g. Redis
+-- lost its data); they get an outbox row again, at most once per window.
+WITH t AS (
+    UPDATE offload.tasks SET next_attempt_at = now()
+    WHERE id IN (
+        SELECT id FROM offload.tasks t
+        WHERE status = 'pending'
+          AND coalesce(next_attempt_at, created_at)
+              < now() - make_interval(secs => %(after_seconds)s)
+          AND NOT EXISTS (SELECT 1 FROM offload.outbox o WHERE o.task_id = t.id)
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+)
+INSERT INTO offload.outbox (task_id) SELECT id FROM t
+ON CONFLICT (task_id) DO NOTHING
+RETURNING task_id;

@@ -1,0 +1,33 @@
+"""Reading Offload's Redis layout (offload_shared.redis_queue) in tests."""
+
+from __future__ import annotations
+
+import redis
+
+from offload_shared.redis_queue import QueueKeys
+
+
+def ready_ids(client: redis.Redis, queue: str) -> list[str]:
+    """Ready task ids, most urgent first."""
+    return [m.decode() for m in client.zrange(QueueKeys.of(queue).ready, 0, -1)]
+
+
+def delayed_ids(client: redis.Redis, queue: str) -> set[str]:
+    return {m.decode() for m in client.zrange(QueueKeys.of(queue).delayed, 0, -1)}
+
+
+def leased_ids(client: redis.Redis, queue: str) -> set[str]:
+    return {m.decode().split("|")[0] for m in client.zrange(QueueKeys.of(queue).leases, 0, -1)}
+
+
+def message_ids(client: redis.Redis, queue: str) -> set[str]:
+    """Every task id with a message stored on the queue (ready, delayed or leased)."""
+    return {k.decode() for k in client.hkeys(QueueKeys.of(queue).msgs)}
+
+
+def in_hand(client: redis.Redis) -> set[str]:
+    """Task ids leased by a consumer on any queue (claimed, not yet acked)."""
+    found: set[str] = set()
+    for key in client.scan_iter("offload:{*}:leases"):
+        found |= {m.decode().split("|")[0] for m in client.zrange(key, 0, -1)}
+    return found
