@@ -2,7 +2,7 @@
 
 Every child runs in its own session (process group), so a Ctrl-C in the terminal reaches only
 the supervisor, which then stops each child with one signal (a second one would make prefork
-servers such as Dramatiq or Gunicorn skip their graceful shutdown). On Linux each child also
+servers such as Dramatiq or granian skip their graceful shutdown). On Linux each child also
 gets a parent-death signal, so it cannot outlive the process that started it, even one killed
 with SIGKILL.
 """

@@ -9,8 +9,8 @@ interface and replaces what lies under it (redis_queue.py holds the layout):
   so a task never waits in one worker's memory while a free thread elsewhere could run it;
 - an idle consumer blocks on the queue's wake-up list and wakes when a task is published, or
   at the due time of the earliest delayed task (a timer of its own pushes a token then);
-- acks ride on the next claim (one script call per message when busy), or go out at once
-  from the worker thread when the consumer is idle;
+- acks ride on the consumer's next claim, which comes within its idle timeout (a second)
+  even when the queue is empty;
 - leases are renewed while the process lives; a lost process's leases expire and the next
   claim by any consumer of the queue puts those messages back;
 - a message that cannot be decoded is set aside in `offload:undecodable` and the rest of the
@@ -121,9 +121,8 @@ class _QueueState:
     leased: set[str] = field(default_factory=set)  # held: renewed until acked
     busy: int = 0  # handed out (or about to be) and not finished: counts against prefetch
     committing: int = 0  # finished, acked once their status writes commit
-    acks: list[str] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)  # sent with the consumer's next fetch
     cond: threading.Condition = field(default_factory=threading.Condition)
-    blocked: bool = False  # the consumer waits on the wake-up list: acks go out at once
 
 
 class OffloadBroker(Broker):
@@ -238,6 +237,7 @@ class _Consumer(Consumer):
         self.cache: deque[Leased] = deque()
         self.renew_every = broker.lease_seconds / 3
         self.next_renewal = time.monotonic() + self.renew_every
+        self.channel = broker.redis.channel()
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -263,7 +263,9 @@ class _Consumer(Consumer):
                     continue
                 acks, state.acks = state.acks, []
             try:
-                fetched = self.broker.redis.fetch(self.queue, self.owner, free, acks)
+                fetched = self.broker.redis.fetch(
+                    self.queue, self.owner, free, acks, channel=self.channel
+                )
             except redis.RedisError:
                 with state.cond:
                     state.acks[:0] = acks
@@ -275,8 +277,10 @@ class _Consumer(Consumer):
                     self.queue,
                 )
             self._take(fetched.messages)
+            if len(fetched.messages) >= free:
+                continue  # there may be more
             if self.cache:
-                continue
+                return self.cache.popleft()  # the ready set is empty: no need to ask again
             if not self._idle(deadline, fetched.next_due_ms):
                 return None
 
@@ -313,7 +317,6 @@ class _Consumer(Consumer):
 
     def _idle(self, deadline: float, next_due_ms: int | None) -> bool:
         """Block until woken (True) or the idle timeout passes (False)."""
-        state = self.state
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
@@ -326,15 +329,9 @@ class _Consumer(Consumer):
                 timer = threading.Timer(due, self._wake_self)
                 timer.daemon = True
                 timer.start()
-        with state.cond:
-            if state.acks:  # settle them before blocking
-                return True
-            state.blocked = True
         try:
-            woke = self.broker.redis.wait(self.queue, self.owner, remaining)
+            woke = self.broker.redis.wait(self.queue, self.owner, remaining, channel=self.channel)
         finally:
-            with state.cond:
-                state.blocked = False
             if timer is not None:
                 timer.cancel()
         return woke or time.monotonic() < deadline
@@ -384,18 +381,13 @@ class _Consumer(Consumer):
             self._acked(message.lease)
 
     def _acked(self, lease: str, *, committed: bool = False) -> None:
+        """Queue the ack for the consumer's next fetch (within its idle timeout, a second)."""
         state = self.state
         with state.cond:
             state.leased.discard(lease)
             state.acks.append(lease)
             state.committing -= committed
-            direct = state.blocked
             state.cond.notify_all()
-        if direct:
-            try:
-                self._flush_acks()
-            except ConnectionClosed:
-                log.debug("acks on %s left for the consumer's next fetch", self.queue)
 
     def nack(self, message: MessageProxy) -> None:
         assert isinstance(message, Leased)
@@ -432,6 +424,8 @@ class _Consumer(Consumer):
             self._flush_acks()
         except ConnectionClosed:
             log.warning("could not settle leases on %s; they expire instead", self.queue)
+        finally:
+            self.channel.close()
 
     def _settle_now(self, mode: str, message: Leased, *, delay_ms: int = 0) -> None:
         with self.state.cond:

@@ -12,6 +12,7 @@ import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from marshmallow import Schema
@@ -37,7 +38,13 @@ class TaskSpec:
 
     def load_params(self, raw: Any) -> dict[str, Any]:
         """Validate raw params; raises marshmallow.ValidationError naming each bad field."""
-        return self.params_schema().load(raw)  # type: ignore[return-value]
+        return _schema(self.params_schema).load(raw)  # type: ignore[return-value]
+
+
+@cache
+def _schema(schema_class: type[Schema]) -> Schema:
+    """One instance per schema (marshmallow schemas keep no state between loads)."""
+    return schema_class()
 
 
 def _spec(

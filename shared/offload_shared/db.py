@@ -57,7 +57,14 @@ class Database:
         statement_timeout_ms: int = 5_000,
         application_name: str = "offload",
         pool_timeout: float = 5.0,
+        generic_plans: bool = False,
     ) -> None:
+        """`generic_plans`: plan each prepared statement once (Postgres otherwise re-plans a
+        statement whose plan depends on its parameters every time); for connections that run
+        only the state machine's statements, whose plans do not."""
+        options = f"-c statement_timeout={statement_timeout_ms}"
+        if generic_plans:
+            options += " -c plan_cache_mode=force_generic_plan"
         self._pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
             url,
             connection_class=psycopg.Connection[dict[str, Any]],
@@ -75,7 +82,7 @@ class Database:
                 "row_factory": dict_row,
                 "connect_timeout": 5,
                 "application_name": application_name,
-                "options": f"-c statement_timeout={statement_timeout_ms}",
+                "options": options,
             },
         )
         self._opened = False

@@ -181,11 +181,15 @@ class GroupCommit:
             groups.setdefault(write.transition, []).append(write)
         ordered = [t for t in WORKER if t in groups] + [t for t in groups if t not in WORKER]
         with self.db.connection() as conn, wrap_exceptions():
-            with conn.pipeline(), conn.transaction():
-                cursors = [
-                    conn.execute(t.sql, t.params([w.row for w in groups[t]])) for t in ordered
-                ]
-            results = [cursor.fetchall() for cursor in cursors]
+            if len(ordered) == 1:  # one statement: its own transaction, no pipeline needed
+                [t] = ordered
+                results = [conn.execute(t.sql, t.params([w.row for w in groups[t]])).fetchall()]
+            else:
+                with conn.pipeline(), conn.transaction():
+                    cursors = [
+                        conn.execute(t.sql, t.params([w.row for w in groups[t]])) for t in ordered
+                    ]
+                results = [cursor.fetchall() for cursor in cursors]
         self.batches += 1
         self.writes += len(batch)
         for transition, rows in zip(ordered, results, strict=True):

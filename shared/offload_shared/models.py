@@ -6,6 +6,7 @@ import enum
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import Any, Self
 
 
@@ -26,8 +27,13 @@ class TaskStatus(enum.StrEnum):
 class FromRow:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = _field_names(cls)  # type: ignore[arg-type]
         return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)

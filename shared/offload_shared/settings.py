@@ -25,6 +25,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{name} must be true or false")
+    return raw in ("1", "true", "yes", "on")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -59,6 +68,7 @@ class Settings:
     api_port: int = 8000
     api_workers: int = 2
     api_threads: int = 4
+    api_access_log: bool = False
     db_pool_size: int = 4
     max_body_bytes: int = 1_048_576
     statement_timeout_ms: int = 5_000
@@ -113,6 +123,7 @@ class Settings:
             api_port=_int(env, "API_PORT", cls.api_port, minimum=1),
             api_workers=_int(env, "OFFLOAD_API_WORKERS", cls.api_workers, minimum=1),
             api_threads=_int(env, "OFFLOAD_API_THREADS", cls.api_threads, minimum=1),
+            api_access_log=_bool(env, "OFFLOAD_API_ACCESS_LOG", cls.api_access_log),
             db_pool_size=_int(env, "OFFLOAD_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
             max_body_bytes=_int(env, "OFFLOAD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
             statement_timeout_ms=_int(

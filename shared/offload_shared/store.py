@@ -49,7 +49,7 @@ class NewTask:
     delay_seconds: float | None = None
 
     def row(self) -> dict[str, Any]:
-        return {**self.__dict__, "id": uuid.uuid4(), "params": Jsonb(self.params)}
+        return {**self.__dict__, "id": uuid.uuid4()}
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ class TaskStore:
     # resolves to the moved row, or to None if the task was not running any more.
 
     def complete(self, task_id: uuid.UUID, result: Any) -> Write:
-        return self.writer.submit(tr.COMPLETE, {"id": task_id, "result": Jsonb(result)})
+        return self.writer.submit(tr.COMPLETE, {"id": task_id, "result": result})
 
     def retry_later(self, task_id: uuid.UUID, error: str, delay_seconds: float) -> Task | None:
         """Back to pending for another attempt; None if a cancel was requested meanwhile."""

@@ -19,8 +19,8 @@ it still holds when it shuts down). `republish` gives an overdue pending task a 
 `reap` sends a lost worker's running tasks round again, or ends them once their retries are
 spent.
 
-Each transition is one set-based statement in transitions.sql (arrays in, one element per
-task), which updates the rows and appends their history rows in the same statement; the
+Each transition is one set-based statement in transitions.sql (one JSON array in, an object
+per task), which updates the rows and appends their history rows in the same statement; the
 transitions that make a task publishable also write its outbox row there. The TaskStore has one
 method per transition; a worker's store group-commits its transitions (group_commit.py).
 """
@@ -31,7 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from offload_shared.db import Connection
+from offload_shared.errors import StoreError
 from offload_shared.models import TaskStatus
 from offload_shared.sql import query
 
@@ -44,7 +47,7 @@ class Transition:
     name: str  # its statement in transitions.sql
     sources: tuple[TaskStatus, ...]  # () for create
     targets: tuple[TaskStatus, ...]
-    inputs: tuple[str, ...]  # the statement's per-task arrays (empty: it selects its own rows)
+    inputs: tuple[str, ...]  # each task's fields in `rows` (empty: it selects its own rows)
     returns_tasks: bool  # whole rows come back (else only the ids of the tasks it moved)
     publishes: bool  # writes outbox rows: the tasks it returns are published after the commit
 
@@ -52,8 +55,18 @@ class Transition:
     def sql(self) -> str:
         return query(self.name, "offload_shared", "transitions.sql")
 
-    def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        return {name: [row[name] for row in rows] for name in self.inputs}
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The statement's parameters: the tasks' inputs as a JSON array of objects (`rows`),
+        and their ids (`ids`)."""
+        if not self.inputs:
+            return {}
+        try:
+            rows_json = orjson.dumps(
+                [{k: row[k] for k in self.inputs} for row in rows], option=orjson.OPT_NON_STR_KEYS
+            )
+        except TypeError as exc:  # orjson.JSONEncodeError: e.g. a result that is not JSON
+            raise StoreError(f"{self.name}: a value cannot be stored as JSON ({exc})") from exc
+        return {"rows": rows_json.decode(), "ids": [row["id"] for row in rows]}
 
     def run(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]] = (), **scalars: Any

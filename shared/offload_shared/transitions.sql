@@ -1,18 +1,19 @@
 -- The state machine's statements (transitions.py names each one and draws the machine).
--- Every statement is set-based: it takes arrays, one element per task, so one statement moves
--- one task or a batch of them, updating each row and appending its history row together.
+-- Every statement is set-based: it takes one JSON array, `rows`, an object per task, so one
+-- statement moves one task or a batch of them, updating each row and appending its history
+-- row together. (One JSON parameter costs the client far less than an array per column;
+-- `ids`, the same tasks' ids as an array, lets the planner find them by primary key whatever
+-- it guesses about the size of `rows`.)
 -- A transition only applies to tasks in its source status; the rows it returns are the tasks
 -- it moved.
 
 -- name: create
 -- Enqueue: the tasks, their first history rows and their outbox rows.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[], %(task_name)s::text[],
-                         %(task_type)s::text[], %(queue)s::text[], %(priority)s::smallint[],
-                         %(params)s::jsonb[], %(max_retries)s::integer[],
-                         %(time_limit_ms)s::integer[], %(delay_seconds)s::float8[])
-        AS i(id, tenant, task_name, task_type, queue, priority, params, max_retries,
-             time_limit_ms, delay_seconds)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
+        AS i(id uuid, tenant text, task_name text, task_type text, queue text,
+             priority smallint, params jsonb, max_retries integer, time_limit_ms integer,
+             delay_seconds float8)
 ), t AS (
     INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
                                max_retries, time_limit_ms, next_attempt_at)
@@ -32,13 +33,13 @@ SELECT * FROM t;
 -- name: claim
 -- pending -> running: a worker takes the task (attempts + 1).
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(worker_id)s::uuid[]) AS i(id, worker_id)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'running', attempts = t.attempts + 1, started_at = now(),
         next_attempt_at = NULL, progress = 0, worker_id = i.worker_id
     FROM i
-    WHERE t.id = i.id AND t.status = 'pending'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'pending'
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, at)
@@ -49,13 +50,13 @@ SELECT * FROM t;
 -- name: complete
 -- running -> completed, with the result.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(result)s::jsonb[]) AS i(id, result)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, result jsonb)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'completed', result = i.result, error_message = NULL, progress = 100,
         completed_at = now()
     FROM i
-    WHERE t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, at)
@@ -66,14 +67,14 @@ SELECT id FROM t;
 -- name: retry
 -- running -> pending after a failed attempt: retry_count + 1, the next try after a delay.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(error)s::text[], %(delay_seconds)s::float8[])
-        AS i(id, error, delay_seconds)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
+        AS i(id uuid, error text, delay_seconds float8)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', retry_count = t.retry_count + 1, error_message = i.error,
         next_attempt_at = now() + make_interval(secs => i.delay_seconds)
     FROM i
-    WHERE t.id = i.id AND t.status = 'running' AND t.cancel_requested_at IS NULL
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running' AND t.cancel_requested_at IS NULL
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -87,12 +88,12 @@ SELECT * FROM t;
 -- name: fail
 -- running -> failed, with the last error.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(error)s::text[]) AS i(id, error)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, error text)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'failed', error_message = i.error, completed_at = now()
     FROM i
-    WHERE t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
     RETURNING t.id, t.status, t.attempts, t.error_message, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
@@ -103,12 +104,12 @@ SELECT id FROM t;
 -- name: stop
 -- running -> cancelled: the task stopped at a checkpoint after a cancel request.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[]) AS i(id)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
     FROM i
-    WHERE t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
@@ -119,12 +120,12 @@ SELECT id FROM t;
 -- name: interrupt
 -- running -> pending without spending a retry: a worker shutdown cut the attempt short.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[]) AS i(id)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
     FROM i
-    WHERE t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -139,12 +140,12 @@ SELECT * FROM t;
 -- running -> pending, as if never claimed: a worker claimed the task ahead of a free thread
 -- and shut down before starting it (attempts - 1: it never ran).
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(worker_id)s::uuid[]) AS i(id, worker_id)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', attempts = t.attempts - 1, started_at = NULL, worker_id = NULL
     FROM i
-    WHERE t.id = i.id AND t.status = 'running' AND t.worker_id = i.worker_id
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running' AND t.worker_id = i.worker_id
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -156,17 +157,17 @@ SELECT * FROM t;
 -- pending -> cancelled at once; running -> running with a cancel request (the task stops at
 -- its next checkpoint, then `stop` applies). Only the caller's tenant's tasks.
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[]) AS i(id, tenant)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, tenant text)
 ), pending AS (
     UPDATE offload.tasks t
     SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
     FROM i
-    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status = 'pending'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status = 'pending'
     RETURNING t.*
 ), running AS (
     UPDATE offload.tasks t SET cancel_requested_at = now()
     FROM i
-    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status = 'running'
       AND t.cancel_requested_at IS NULL
     RETURNING t.*
 ), e AS (
@@ -180,14 +181,14 @@ SELECT * FROM pending UNION ALL SELECT * FROM running;
 -- name: resubmit
 -- failed or cancelled -> pending, with its full retries again (an API retry request).
 WITH i AS (
-    SELECT * FROM unnest(%(id)s::uuid[], %(tenant)s::text[]) AS i(id, tenant)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, tenant text)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', retry_count = 0, error_message = NULL, result = NULL, progress = 0,
         completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = NULL,
         worker_id = NULL
     FROM i
-    WHERE t.id = i.id AND t.tenant = i.tenant AND t.status IN ('failed', 'cancelled')
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status IN ('failed', 'cancelled')
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)

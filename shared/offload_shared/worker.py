@@ -46,9 +46,17 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
             statement_timeout_ms=settings.worker_statement_timeout_ms,
             application_name="offload-worker",
         )
+        # The group commit's own connection: it runs only the state machine's statements.
+        status_db = Database(
+            settings.database_url,
+            max_size=1,
+            statement_timeout_ms=settings.worker_statement_timeout_ms,
+            application_name="offload-worker-status",
+            generic_plans=True,
+        )
         return WorkerRuntime(
             queue=os.environ.get(QUEUE_ENV, "*"),
-            store=TaskStore(db, GroupCommit(db)),
+            store=TaskStore(db, GroupCommit(status_db)),
             outbox=OutboxSweeper(db),
         )
 

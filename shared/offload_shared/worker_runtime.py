@@ -48,8 +48,10 @@ class WorkerRuntime:
     def close(self) -> None:
         """At worker shutdown: commit what is queued, sweep the outbox, close the pool."""
         writer = self.store.writer
-        if isinstance(writer, GroupCommit) and not writer.drain(timeout=10):
-            log.warning("status writes still queued at shutdown; their messages come back")
+        if isinstance(writer, GroupCommit):
+            if not writer.drain(timeout=10):
+                log.warning("status writes still queued at shutdown; their messages come back")
+            writer.db.close()
         self.outbox.close()
         self.store.db.close()
 
@@ -63,6 +65,9 @@ class RuntimeHolder:
         self._lock = threading.Lock()
 
     def get(self) -> WorkerRuntime:
+        runtime = self._runtime
+        if runtime is not None and runtime.pid == os.getpid():
+            return runtime  # the common case, without the lock
         with self._lock:
             if self._runtime is None or self._runtime.pid != os.getpid():
                 self._runtime = self._factory()

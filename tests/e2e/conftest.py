@@ -1,4 +1,4 @@
-"""The whole system as real processes: gunicorn API, three Dramatiq workers, an SMTP server."""
+"""The whole system as real processes: the API (granian), three Dramatiq workers, SMTP."""
 
 from __future__ import annotations
 

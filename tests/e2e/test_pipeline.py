@@ -106,12 +106,13 @@ def test_dashboard_numbers_equal_an_independent_count(stack, tenant, infra):
             "params": {"report_name": "r", "columns": ["a"], "rows": [[1]]},
         },
     )
-    cancelled = enqueue(
+    cancelled = enqueue(  # delayed, so no worker can take it before the cancel lands
         client,
         stack,
         {
             "task_name": "reports.generate_excel",
             "params": {"report_name": "r", "columns": ["a"], "rows": []},
+            "delay_seconds": 600,
         },
     )
     client.post(f"{stack.url}/api/tasks/{cancelled['task_id']}/cancel", timeout=5)

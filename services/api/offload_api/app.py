@@ -8,6 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from offload_api import errors, events, health, limits, services, shortcuts, tasks
+from offload_api.json_provider import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
 
@@ -17,6 +18,7 @@ SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the API. `config` may carry OFFLOAD_SETTINGS (a Settings); else the environment."""
     app = Flask("offload_api")
+    app.json = OrjsonProvider(app)
     app.config.update(
         API_TITLE="Offload",
         API_VERSION="v1",

@@ -18,7 +18,7 @@ blp.before_request(require_tenant)
 
 @blp.route("")
 class Events(MethodView):
-    @blp.arguments(EventSchema)
+    @blp.arguments(EventSchema())
     @blp.response(202, EventOutcomeSchema)
     def post(self, event: dict[str, Any]) -> dict[str, Any]:
         """Create the tasks an event's rules name; one failing never stops the others.

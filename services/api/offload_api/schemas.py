@@ -66,6 +66,33 @@ class EnqueueRequestSchema(TaskOptionsSchema):
         return data
 
 
+MAX_BATCH = 1_000
+
+
+class BatchEnqueueRequestSchema(Schema):
+    tasks = fields.List(
+        fields.Nested(EnqueueRequestSchema),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH),
+        metadata={"description": f"1 to {MAX_BATCH} tasks; one invalid task refuses them all"},
+    )
+
+
+class EnqueuedSchema(Schema):
+    """A task just accepted, briefly (the batch answer)."""
+
+    task_id = fields.UUID(attribute="id")
+    task_name = fields.String()
+    priority = fields.Integer()
+    status = fields.String(metadata={"enum": STATUSES})
+    next_attempt_at = fields.DateTime(allow_none=True)
+
+
+class BatchEnqueuedSchema(Schema):
+    count = fields.Integer()
+    tasks = fields.List(fields.Nested(EnqueuedSchema), metadata={"description": "in request order"})
+
+
 REPORT_TASKS = {"excel": "reports.generate_excel", "pdf": "reports.generate_pdf"}
 
 

@@ -31,7 +31,7 @@ analytics.before_request(require_tenant)
 
 @reports.route("")
 class Reports(MethodView):
-    @reports.arguments(ReportRequestSchema)
+    @reports.arguments(ReportRequestSchema())
     @reports.response(202, TaskSchema)
     def post(self, req: dict[str, Any]) -> Task | Response:
         """Generate a report: `format` excel or pdf, and that task's `params`."""
@@ -40,7 +40,7 @@ class Reports(MethodView):
 
 @analytics.route("/sync")
 class Sync(MethodView):
-    @analytics.arguments(SyncRequestSchema)
+    @analytics.arguments(SyncRequestSchema())
     @analytics.response(202, TaskSchema)
     def post(self, req: dict[str, Any]) -> Task | Response:
         """Sync metrics from an HTTP source (analytics.sync_metrics)."""

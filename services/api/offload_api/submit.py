@@ -1,4 +1,4 @@
-"""The one way a view turns a validated request into a task: record it, publish it.
+"""The one way a view turns validated requests into tasks: record them, publish them.
 
 Every enqueue endpoint honours an `Idempotency-Key` header: the same key with the same request
 replays the first response (and creates nothing); with a different request it is a 422.
@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify, request
 from flask_smorest import abort
 
 from offload_api.auth import tenant
-from offload_api.schemas import TaskSchema
+from offload_api.schemas import BatchEnqueuedSchema, TaskSchema
 from offload_api.services import services
 from offload_shared.enqueue import new_task, publish
 from offload_shared.models import Task
@@ -25,40 +26,61 @@ HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+OPTIONS = ("priority", "max_retries", "delay_seconds")
+
+
 def enqueue_request(req: dict[str, Any]) -> Task | Response:
     """`req` carries `spec`, validated `params` and optional priority/max_retries/delay."""
+    tasks = _enqueue([req], lambda tasks: TaskSchema().dump(tasks[0]))
+    return tasks if isinstance(tasks, Response) else tasks[0]
+
+
+def enqueue_batch(reqs: list[dict[str, Any]]) -> dict[str, Any] | Response:
+    """Many tasks at once: one statement records them all (or none), one round trip
+    publishes them."""
+    schema = BatchEnqueuedSchema()
+    tasks = _enqueue(reqs, lambda tasks: schema.dump(_batch_answer(tasks)))
+    return tasks if isinstance(tasks, Response) else _batch_answer(tasks)
+
+
+def _batch_answer(tasks: list[Task]) -> dict[str, Any]:
+    return {"count": len(tasks), "tasks": tasks}
+
+
+def _enqueue(
+    reqs: list[dict[str, Any]], response_of: Callable[[list[Task]], dict[str, Any]]
+) -> list[Task] | Response:
     svc = services()
-    new = new_task(
-        req["spec"],
-        tenant(),
-        req["params"],
-        priority=req.get("priority"),
-        max_retries=req.get("max_retries"),
-        delay_seconds=req.get("delay_seconds"),
-    )
+    news = [
+        new_task(req["spec"], tenant(), req["params"], **{k: req.get(k) for k in OPTIONS})
+        for req in reqs
+    ]
     key = request.headers.get(HEADER)
     if key is None:
-        task = svc.store.create(new)
+        tasks = svc.store.create_many(news)
     else:
-        outcome = svc.store.create_once(
-            [new], _idempotency(key, req), lambda tasks: TaskSchema().dump(tasks[0])
-        )
+        outcome = svc.store.create_once(news, _idempotency(key, reqs), response_of)
         if isinstance(outcome, Replay):
             return _replay(outcome)
-        [task] = outcome
-    publish(svc.publisher, [task])
-    return task
+        tasks = outcome
+    publish(svc.publisher, tasks)
+    return tasks
 
 
-def _idempotency(key: str, req: dict[str, Any]) -> IdempotencyKey:
+def _idempotency(key: str, reqs: list[dict[str, Any]]) -> IdempotencyKey:
     if not KEY_PATTERN.match(key):
         abort(422, errors={"headers": {HEADER: ["1-255 visible ASCII characters"]}})
     canonical = json.dumps(
         {
             "endpoint": request.path,
-            "task_name": req["spec"].name,
-            "params": req["params"],
-            "options": {k: req.get(k) for k in ("priority", "max_retries", "delay_seconds")},
+            "tasks": [
+                {
+                    "task_name": req["spec"].name,
+                    "params": req["params"],
+                    "options": {k: req.get(k) for k in OPTIONS},
+                }
+                for req in reqs
+            ],
         },
         sort_keys=True,
         default=str,

@@ -1,4 +1,4 @@
-"""WSGI entry point: `gunicorn offload_api.wsgi:app`."""
+"""WSGI entry point: `granian --interface wsgi offload_api.wsgi:app` (see serve.py)."""
 
 from offload_api.app import create_app
 
