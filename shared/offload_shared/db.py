@@ -77,6 +77,7 @@ class Database:
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             open=False,
             check=_check_if_idle,
+            configure=_stamp,
             kwargs={
                 "autocommit": True,
                 "row_factory": dict_row,
@@ -97,7 +98,7 @@ class Database:
                     self._opened = True
                 with self._pool.connection() as conn:
                     yield conn
-                    conn._offload_used = time.monotonic()  # type: ignore[attr-defined]
+                    _stamp(conn)
         except StoreUnavailable:
             self._check_idle()
             raise
@@ -138,9 +139,12 @@ class Database:
             self._opened = False
 
 
+def _stamp(conn: Connection) -> None:
+    conn._offload_used = time.monotonic()  # type: ignore[attr-defined]
+
+
 def _check_if_idle(conn: Connection) -> None:
-    used = getattr(conn, "_offload_used", None)  # None: new, just connected
-    if used is not None and time.monotonic() - used > CHECK_IDLE_SECONDS:
+    if time.monotonic() - getattr(conn, "_offload_used", 0.0) > CHECK_IDLE_SECONDS:
         psycopg_pool.ConnectionPool.check_connection(conn)
 
 

@@ -2,9 +2,9 @@
 
 For each queue `q` (all keys share the hash tag `{q}`, so one queue lives in one cluster slot):
 
-    offload:{q}:ready    sorted set  task id -> ready time (ms) - (priority - 1) x aging step
-    offload:{q}:delayed  sorted set  task id -> due time (ms): delayed tasks, retries in backoff
-    offload:{q}:leases   sorted set  "task id|owner" -> lease expiry (ms): claimed, not yet acked
+    offload:{q}:ready    sorted set  task id -> ready time - (priority - 1) x aging step
+    offload:{q}:delayed  sorted set  task id -> due time: delayed tasks, retries in backoff
+    offload:{q}:leases   sorted set  "task id|owner" -> lease expiry: claimed, not yet acked
     offload:{q}:msgs     hash        task id -> the encoded Dramatiq message
     offload:{q}:wake     list        wake-up tokens; idle consumers block on it (BLPOP)
     offload:{q}:wake:<owner>  list   a consumer's own token, pushed by its due-time timer
@@ -15,7 +15,8 @@ The score makes priority strict within a queue, FIFO within a level, and bounded
 task is passed only by more urgent tasks that became ready less than (difference in priority)
 x aging step after it, so under a stream of priority-10 work a priority-1 task waits at most
 9 aging steps longer than it would in a FIFO queue. Every time comes from the Redis server's
-clock, so producers' and consumers' clocks never matter.
+clock (milliseconds from EPOCH_MS), so producers' and consumers' clocks never matter, and
+the messages of one batch are 0.1 microsecond apart in the order they were given.
 
 Message ids are task ids: publishing a task twice leaves one message (a ready one keeps its
 place). The Postgres claim, not Redis, guarantees a task runs once.
@@ -32,6 +33,9 @@ from typing import Any
 import redis
 
 NAMESPACE = "offload"
+# Scores count milliseconds from this instant (2026-01-01), so that doubles keep the precision
+# that orders the messages of one batch; the Lua scripts use the same constant.
+EPOCH_MS = 1_767_225_600_000
 WAKE_CAP = 32  # tokens kept on a wake list with nobody waiting (each costs one empty fetch)
 DEAD_CAP = 1_000  # messages kept in the dead-letter list
 BATCH = 1_000  # at most this many delayed messages or expired leases moved per fetch
@@ -252,5 +256,6 @@ class RedisQueues:
         self.client.delete(k.ready, k.delayed, k.leases, k.msgs, k.wake)
 
     def server_ms(self) -> float:
+        """The Redis server's clock, as the scripts count it (from EPOCH_MS)."""
         seconds, micros = self.client.time()
-        return seconds * 1000 + micros / 1000
+        return seconds * 1000 + micros / 1000 - EPOCH_MS

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import time
 import uuid
+from urllib.parse import urlsplit
 
 import openpyxl
 import psycopg
@@ -220,3 +223,21 @@ def test_another_tenant_cannot_see_a_task(stack, tenant):
     stranger = stack.client(f"stranger-{uuid.uuid4().hex[:6]}")
     assert stranger.get(f"{stack.url}/api/tasks/{task['task_id']}", timeout=5).status_code == 404
     assert stranger.get(f"{stack.url}/api/tasks/", timeout=5).json()["total"] == 0
+
+
+def test_an_idle_keep_alive_connection_is_still_open_seconds_later(stack):
+    """Client pools keep connections idle between requests; the API must not close them
+    after a couple of seconds (gunicorn's 2 s did, and most requests then had to be resent)."""
+    url = urlsplit(stack.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read()
+        local = conn.sock.getsockname()
+        time.sleep(3)  # the scenario: the connection idles in a client's pool
+        conn.request("GET", "/healthz")  # raises RemoteDisconnected if the server closed it
+        response = conn.getresponse()
+        assert response.status == 200
+        assert conn.sock.getsockname() == local  # the same connection, not a new one
+    finally:
+        conn.close()

@@ -9,7 +9,7 @@ from offload_api.app import create_app
 from offload_shared.apikeys import create_key
 from offload_shared.store import TaskFilter, TaskStore
 from tests.conftest import wait_for
-from tests.queues import delayed_ids, ready_ids
+from tests.queues import delayed_ids, message_ids, ready_ids
 
 EMAIL = {
     "task_name": "email.send_notification",
@@ -294,3 +294,67 @@ def test_delay_seconds_is_recorded_and_the_message_waits_in_the_delay_queue(clie
     assert body["next_attempt_at"] is not None
     assert queued_ids(redis_client, "email") == set()
     assert delayed_ids(redis_client, "email") == {body["task_id"]}
+
+
+def batch(*tasks):
+    return {"tasks": list(tasks)}
+
+
+def test_a_batch_is_recorded_in_order_and_published_in_one_go(client, redis_client, db, tenant):
+    bodies = [
+        {**EMAIL, "priority": 9},
+        {"task_name": "analytics.update_dashboard"},
+        {**EMAIL, "delay_seconds": 600},
+    ]
+    response = client.post("/api/tasks/enqueue/batch", json=batch(*bodies))
+    assert response.status_code == 202
+    answer = response.get_json()
+    assert answer["count"] == 3
+    names = [t["task_name"] for t in answer["tasks"]]
+    assert names == ["email.send_notification", "analytics.update_dashboard", names[0]]
+    assert [t["priority"] for t in answer["tasks"]] == [9, 2, 3]
+    ids = [t["task_id"] for t in answer["tasks"]]
+    assert ready_ids(redis_client, "email") == [ids[0]]
+    assert ready_ids(redis_client, "analytics") == [ids[1]]
+    assert delayed_ids(redis_client, "email") == {ids[2]}
+    assert rows(db, tenant) == 3
+
+
+def test_one_bad_task_refuses_the_whole_batch_naming_its_index(client, redis_client, db, tenant):
+    bodies = [EMAIL, EMAIL, {"task_name": "email.send_notification", "params": {"to": "nope"}}]
+    response = client.post("/api/tasks/enqueue/batch", json=batch(*bodies, {"task_name": "x"}))
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]["tasks"]
+    assert set(errors) == {"2", "3"}
+    assert "to" in errors["2"]["params"]
+    assert "task_name" in errors["3"]
+    assert rows(db, tenant) == 0
+    assert ready_ids(redis_client, "email") == []
+
+
+@pytest.mark.parametrize("size", [0, 1_001])
+def test_a_batch_holds_one_to_a_thousand_tasks(client, db, tenant, size):
+    response = client.post("/api/tasks/enqueue/batch", json=batch(*[EMAIL] * size))
+    assert response.status_code == 422
+    assert "tasks" in response.get_json()["errors"]["json"]
+    assert rows(db, tenant) == 0
+
+
+def test_a_batch_with_an_idempotency_key_is_created_once(client, db, tenant):
+    headers = {"Idempotency-Key": "nightly-2026-12-01"}
+    first = client.post("/api/tasks/enqueue/batch", json=batch(EMAIL, EMAIL), headers=headers)
+    again = client.post("/api/tasks/enqueue/batch", json=batch(EMAIL, EMAIL), headers=headers)
+    other = client.post("/api/tasks/enqueue/batch", json=batch(EMAIL), headers=headers)
+    assert (first.status_code, again.status_code, other.status_code) == (202, 202, 422)
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert rows(db, tenant) == 2
+
+
+def test_cancelling_a_delayed_task_takes_its_message_out_of_the_delay_set(client, redis_client):
+    body = client.post("/api/tasks/enqueue", json={**EMAIL, "delay_seconds": 600}).get_json()
+    assert delayed_ids(redis_client, "email") == {body["task_id"]}
+    cancel = client.post(f"/api/tasks/{body['task_id']}/cancel")
+    assert cancel.get_json()["status"] == "cancelled"
+    assert delayed_ids(redis_client, "email") == set()
+    assert message_ids(redis_client, "email") == set()

@@ -4,8 +4,10 @@
 -- ARGV: owner, lease_ms, aging_ms, limit, batch, wake_cap, then the lease members to ack
 -- Returns {ms until the earliest delayed message is due (-1: none), leases reclaimed,
 --          id1, payload1, id2, payload2, ...}
+-- Milliseconds since 2026-01-01 (redis_queue.EPOCH_MS), so that a score keeps sub-microsecond
+-- precision: a batch's messages get scores 0.1 us apart, in the order given.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = (tonumber(t[1]) - 1767225600) * 1000 + tonumber(t[2]) / 1000
 local owner, lease, aging = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, batch, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ready, delayed, leases, msgs, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -46,7 +48,7 @@ for _, member in ipairs(expired) do
   local id = string.match(member, '^[^|]*')
   local payload = redis.call('HGET', msgs, id)
   if payload and not redis.call('ZSCORE', delayed, id) then
-    redis.call('ZADD', ready, 'NX', now - boost(payload), id)
+    redis.call('ZADD', ready, 'NX', now + reclaimed * 0.0001 - boost(payload), id)
     reclaimed = reclaimed + 1
   end
 end

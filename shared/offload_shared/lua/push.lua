@@ -3,19 +3,22 @@
 -- ARGV: aging_ms, wake_cap, then four per message: id, priority, delay_ms, payload
 -- A message published again replaces its payload and moves to where the last publish put it;
 -- a ready message keeps its place (ZADD NX), so a duplicate publish never jumps the queue.
+-- Milliseconds since 2026-01-01 (redis_queue.EPOCH_MS), so that a score keeps sub-microsecond
+-- precision: a batch's messages get scores 0.1 us apart, in the order given.
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = (tonumber(t[1]) - 1767225600) * 1000 + tonumber(t[2]) / 1000
 local aging = tonumber(ARGV[1])
 local n = 0
 for i = 3, #ARGV, 4 do
   local id, priority, delay = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local at = now + n * 0.0001
   redis.call('HSET', KEYS[3], id, ARGV[i + 3])
   if delay > 0 then
     redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], now + delay, id)
+    redis.call('ZADD', KEYS[2], at + delay, id)
   else
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZADD', KEYS[1], 'NX', now - (priority - 1) * aging, id)
+    redis.call('ZADD', KEYS[1], 'NX', at - (priority - 1) * aging, id)
   end
   n = n + 1
 end

@@ -1,0 +1,80 @@
+"""A team declares a task of its own: the API validates and accepts it, a worker runs it."""
+
+import dataclasses
+import re
+import uuid
+
+import pytest
+
+from offload_api.app import create_app
+from offload_shared.catalog import CATALOG, load_modules, register
+from offload_shared.errors import ConfigError
+from offload_shared.store import TaskStore
+from offload_shared.worker import task_actor
+from tests.conftest import wait_for
+from tests.own_tasks import RESIZE
+
+
+@pytest.fixture
+def client(infra, api_key):
+    settings = infra.settings(OFFLOAD_TASK_MODULES="tests.own_tasks")
+    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": settings})
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    yield c
+    app.extensions["offload"].close()
+
+
+def test_the_api_accepts_a_registered_task_and_validates_its_params(client):
+    ok = client.post(
+        "/api/tasks/enqueue",
+        json={"task_name": "acme.resize_image", "params": {"image_id": "i-1", "width": 640}},
+    )
+    assert ok.status_code == 202
+    body = ok.get_json()
+    assert (body["task_type"], body["queue"], body["priority"], body["max_retries"]) == (
+        "images", "images", 6, 2,
+    )  # fmt: skip
+    bad = client.post(
+        "/api/tasks/enqueue", json={"task_name": "acme.resize_image", "params": {"width": 0}}
+    )
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]["json"]["params"]) >= {"image_id", "width"}
+    listed = client.get("/api/tasks/?task_type=images").get_json()
+    assert [t["task_id"] for t in listed["items"]] == [body["task_id"]]
+
+
+def test_a_worker_runs_it_with_task_actor(db, tenant, redis_broker, run_worker):
+    from offload_shared.enqueue import new_task, submit
+    from offload_shared.publisher import Publisher
+
+    @task_actor(RESIZE, broker=redis_broker)
+    def resize(task):
+        return {"resized": task.params["image_id"], "width": task.params["width"]}
+
+    run_worker(redis_broker)
+    task = submit(
+        TaskStore(db),
+        Publisher(redis_broker),
+        new_task(RESIZE, tenant, RESIZE.load_params({"image_id": "i-2", "width": 320})),
+    )
+    done = wait_for(lambda: (t := TaskStore(db).get(tenant, task.id)).completed_at and t)
+    assert (done.status, done.result) == ("completed", {"resized": "i-2", "width": 320})
+
+
+def test_registering_checks_the_entry_and_refuses_a_second_one_under_its_name():
+    assert register(RESIZE) is RESIZE  # the same entry again: harmless
+    with pytest.raises(ConfigError, match="already in the catalog"):
+        register(dataclasses.replace(RESIZE, default_priority=7))
+    with pytest.raises(ConfigError, match="name 'Resize' must be dotted"):
+        register(dataclasses.replace(RESIZE, name="Resize"))
+    with pytest.raises(ConfigError, match=re.escape("queue 'img{s}' must be one word")):
+        register(dataclasses.replace(RESIZE, name=f"acme.x{uuid.uuid4().hex}", queue="img{s}"))
+    with pytest.raises(ConfigError, match="default_priority 11 must be 1-10"):
+        register(dataclasses.replace(RESIZE, name=f"acme.x{uuid.uuid4().hex}", default_priority=11))
+    assert CATALOG["acme.resize_image"] is RESIZE
+
+
+def test_a_missing_task_module_stops_the_service_with_its_name():
+    with pytest.raises(ConfigError, match=re.escape("cannot import 'acme.nowhere'")):
+        load_modules(["acme.nowhere"])
