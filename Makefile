@@ -9,7 +9,7 @@ PACKAGES := -e shared -e services/api -e services/email_worker \
 MANIFESTS := pyproject.toml constraints.txt shared/pyproject.toml devtools/pyproject.toml \
              $(wildcard services/*/pyproject.toml)
 
-.PHONY: run test lint venv lock clean
+.PHONY: run test bench lint venv lock clean
 
 run: $(BIN)/.installed
 	$(BIN)/offload-dev
@@ -18,6 +18,10 @@ test: $(BIN)/.installed $(CHECKS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Offload's engine and bare Dramatiq side by side (bench/README.md); about six minutes.
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.engine
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

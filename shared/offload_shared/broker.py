@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
+import orjson
 import redis
 from dramatiq import Broker, Consumer, Message
 from dramatiq.broker import MessageProxy
@@ -72,6 +73,21 @@ def task_message(task: Task) -> Message[Any]:
         message_id=str(task.id),
         message_timestamp=int(time.time() * 1000),
     )
+
+
+def encode(message: Message[Any]) -> bytes:
+    """Dramatiq's message format (JSON), written by orjson: a fifth of the standard library's
+    cost, which every enqueue pays."""
+    return orjson.dumps(message.asdict())
+
+
+def decode(payload: bytes) -> Message[Any]:
+    try:
+        fields = orjson.loads(payload)
+        fields["args"] = tuple(fields["args"])
+        return Message(**fields)
+    except Exception as exc:  # junk: not JSON, not an object, fields missing or unknown
+        raise DecodeError("Failed to decode message.", payload, exc) from exc
 
 
 class Leased(MessageProxy):
@@ -192,7 +208,7 @@ class OffloadBroker(Broker):
             self.emit_before("enqueue", message, delay or None)
             priority = int(message.options.get("priority", DEFAULT_PRIORITY))
             batches.setdefault(message.queue_name, []).append(
-                Outgoing(message.message_id, priority, delay, message.encode())
+                Outgoing(message.message_id, priority, delay, encode(message))
             )
         self.redis.push(batches)
         for queue in batches:
@@ -294,7 +310,7 @@ class _Consumer(Consumer):
                 member = lease_member(task_id, self.owner)
                 state.leased.add(member)
                 try:
-                    fetched.append(Leased(Message.decode(payload), member))
+                    fetched.append(Leased(decode(payload), member))
                 except DecodeError:
                     self._set_aside(task_id, payload, member)
             state.busy += len(fetched)

@@ -77,7 +77,8 @@ def enqueue_in_transaction(conn: Connection[Any], new: NewTask) -> Task:
     Nothing is published here: if the transaction rolls back there is no task; once it commits,
     the scheduler's outbox relay publishes the message (within about a second).
     """
+    row = new.row()
     with wrap_exceptions(), conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(transitions.CREATE.sql, transitions.CREATE.params([new.row()])).fetchone()
-    assert row is not None
-    return Task.from_row(row)
+        created = cur.execute(transitions.CREATE.sql, transitions.CREATE.params([row])).fetchone()
+    assert created is not None
+    return new.task(row, created)

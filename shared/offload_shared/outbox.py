@@ -10,6 +10,7 @@ queue keeps one message per task and the claim in Postgres runs a task once.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -27,7 +28,7 @@ class OutboxSweeper:
     def __init__(self, db: Database, *, interval: float = 0.1) -> None:
         self.db = db
         self.interval = interval
-        self._ids: list[uuid.UUID] = []
+        self._ids: collections.deque[uuid.UUID] = collections.deque()  # thread-safe ends
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -35,21 +36,22 @@ class OutboxSweeper:
         self._pid = 0
 
     def published(self, ids: Iterable[uuid.UUID]) -> None:
-        with self._lock:
-            self._ids.extend(ids)
-            if self._thread is None or self._pid != os.getpid():  # none yet, or forked
-                self._pid = os.getpid()
-                self._stop.clear()
-                self._thread = threading.Thread(
-                    target=self._run, name="offload-outbox-sweeper", daemon=True
-                )
-                self._thread.start()
-        self._wake.set()
+        self._ids.extend(ids)
+        if self._pid != os.getpid():  # no thread yet in this process (or it was forked)
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._stop.clear()
+                    self._thread = threading.Thread(
+                        target=self._run, name="offload-outbox-sweeper", daemon=True
+                    )
+                    self._thread.start()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self) -> int:
         """Delete the rows gathered so far; returns how many ids were swept."""
-        with self._lock:
-            ids, self._ids = self._ids, []
+        ids = [self._ids.popleft() for _ in range(len(self._ids))]
         if not ids:
             return 0
         try:

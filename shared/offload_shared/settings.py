@@ -66,7 +66,7 @@ class Settings:
     redis_url: str = field(default="redis://localhost:6379/0", repr=False)
     api_host: str = "0.0.0.0"  # noqa: S104 - containers listen on all interfaces
     api_port: int = 8000
-    api_workers: int = 2
+    api_workers: int = 1
     api_threads: int = 4
     api_access_log: bool = False
     db_pool_size: int = 4

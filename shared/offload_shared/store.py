@@ -51,6 +51,18 @@ class NewTask:
     def row(self) -> dict[str, Any]:
         return {**self.__dict__, "id": uuid.uuid4()}
 
+    def task(self, row: Row, created: Row) -> Task:
+        """The Task `create` made of `row` (this NewTask's), given the columns Postgres
+        filled in (`created`); the others start as the schema's defaults say."""
+        return Task(
+            id=row["id"], tenant=self.tenant, task_name=self.task_name, task_type=self.task_type,
+            queue=self.queue, priority=self.priority, status=TaskStatus.PENDING,
+            params=self.params, result=None, error_message=None, progress=0, attempts=0,
+            retry_count=0, max_retries=self.max_retries, time_limit_ms=self.time_limit_ms,
+            created_at=created["created_at"], next_attempt_at=created["next_attempt_at"],
+            started_at=None, completed_at=None,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class IdempotencyKey:
@@ -134,7 +146,7 @@ class TaskStore:
         """Insert tasks (all or none) in one statement; returned in the order given."""
         rows = [new.row() for new in news]
         with self.db.connection() as conn:
-            return _in_order(rows, tr.CREATE.run(conn, rows))
+            return _created(news, rows, tr.CREATE.run(conn, rows))
 
     def create_once(
         self,
@@ -162,7 +174,7 @@ class TaskStore:
                     earlier["task_id"],
                     earlier["response"],
                 )
-            tasks = _in_order(rows, tr.CREATE.run(conn, rows))
+            tasks = _created(news, rows, tr.CREATE.run(conn, rows))
             conn.execute(
                 query("settle_idempotency_key"),
                 {**ids, "task_id": tasks[0].id, "response": Jsonb(response_of(tasks))},
@@ -285,6 +297,6 @@ class TaskStore:
             return len(tr.REPUBLISH.run(conn, after_seconds=after_seconds, limit=limit))
 
 
-def _in_order(rows: list[dict[str, Any]], created: list[dict[str, Any]]) -> list[Task]:
+def _created(news: Sequence[NewTask], rows: list[Row], created: list[Row]) -> list[Task]:
     by_id = {row["id"]: row for row in created}
-    return [Task.from_row(by_id[row["id"]]) for row in rows]
+    return [new.task(row, by_id[row["id"]]) for new, row in zip(news, rows, strict=True)]

@@ -28,7 +28,8 @@ WITH i AS (
     INSERT INTO offload.outbox (task_id, available_at)
     SELECT id, coalesce(next_attempt_at, created_at) FROM t
 )
-SELECT * FROM t;
+-- Only what Postgres decided: the rest of each row is what the caller gave (NewTask.task).
+SELECT id, created_at, next_attempt_at FROM t;
 
 -- name: claim
 -- pending -> running: a worker takes the task (attempts + 1).
