@@ -32,3 +32,23 @@ def noop(t_enq: int) -> None:
     pipe.rpush(LATENCIES, f"{t_enq}:{time.time_ns()}")
     pipe.incr(DONE)
     pipe.execute()
+
+
+def open_loop(rate: float, seconds: float) -> int:
+    """Send no-op jobs at `rate` per second for `seconds`; each carries its due time (ns)."""
+    start = time.monotonic()
+    start_ns = time.time_ns()
+    i = 0
+    while (due := start + i / rate) < start + seconds:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        noop.send(start_ns + int((due - start) * 1e9))
+        i += 1
+    return i
+
+
+if __name__ == "__main__":  # python -m bench.bare_dramatiq RATE SECONDS: the open-loop sender
+    import sys
+
+    print(open_loop(float(sys.argv[1]), float(sys.argv[2])))

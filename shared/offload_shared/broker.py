@@ -211,8 +211,6 @@ class OffloadBroker(Broker):
                 Outgoing(message.message_id, priority, delay, encode(message))
             )
         self.redis.push(batches)
-        for queue in batches:
-            self.declare_queue(queue)
 
     def retract(self, queue: str, message_ids: Sequence[str]) -> int:
         return self.redis.retract(queue, message_ids)
@@ -236,6 +234,7 @@ class OffloadBroker(Broker):
             time.sleep(interval / 1000)
 
     def close(self) -> None:
+        self.redis.close()
         self.client.close()
         self.client.connection_pool.disconnect()
 

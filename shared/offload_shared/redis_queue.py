@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -153,6 +154,7 @@ class RedisQueues:
         self._settle = client.register_script(_lua("settle"))
         self._retract = client.register_script(_lua("retract"))
         self._local = threading.local()
+        self._channels: weakref.WeakSet[Channel] = weakref.WeakSet()
         self.dead_key = f"{namespace}:dead"
         self.undecodable_key = f"{namespace}:undecodable"
 
@@ -178,7 +180,13 @@ class RedisQueues:
         mine = getattr(self._local, "channel", None)
         if mine is None or mine[0] != os.getpid():
             mine = self._local.channel = (os.getpid(), Channel(self.client.connection_pool))
+            self._channels.add(mine[1])
         return mine[1]
+
+    def close(self) -> None:
+        """Close the threads' channels (each would reconnect if used again)."""
+        for channel in list(self._channels):
+            channel.close()
 
     def fetch(
         self,

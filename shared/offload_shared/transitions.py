@@ -61,9 +61,8 @@ class Transition:
         if not self.inputs:
             return {}
         try:
-            rows_json = orjson.dumps(
-                [{k: row[k] for k in self.inputs} for row in rows], option=orjson.OPT_NON_STR_KEYS
-            )
+            # jsonb_to_recordset takes the fields it names: a row's other keys are ignored.
+            rows_json = orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS)
         except TypeError as exc:  # orjson.JSONEncodeError: e.g. a result that is not JSON
             raise StoreError(f"{self.name}: a value cannot be stored as JSON ({exc})") from exc
         return {"rows": rows_json.decode(), "ids": [row["id"] for row in rows]}

@@ -8,7 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from offload_api import errors, events, health, limits, services, shortcuts, tasks
-from offload_api.json_provider import OrjsonProvider
+from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from offload_api.auth import require_tenant, tenant
+from offload_api.json_codec import Blueprint
 from offload_api.schemas import EventOutcomeSchema, EventSchema
 from offload_api.services import services
 from offload_shared.events import fan_out

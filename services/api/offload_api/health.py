@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from offload_api.json_codec import Blueprint
 from offload_api.schemas import HealthSchema
 from offload_api.services import services
 from offload_shared.errors import OffloadError

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from offload_api.auth import require_tenant, tenant
+from offload_api.json_codec import Blueprint
 from offload_api.schemas import (
     BatchEnqueuedSchema,
     BatchEnqueueRequestSchema,
