@@ -369,6 +369,7 @@ def measure_drain(bench: Bench) -> dict[str, Any]:
 
 
 def _pg_counters(bench: Bench) -> dict[str, float]:
+    time.sleep(1.0)  # backends report their statistics within about half a second
     row = bench.pg.execute(
         "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database"
         " WHERE datname = current_database()"
@@ -383,7 +384,6 @@ def _pg_counters(bench: Bench) -> dict[str, float]:
     assert hot is not None
     names = ("commits", "rows_inserted", "rows_updated", "rows_deleted", "wal_records",
              "wal_bytes", "task_updates", "task_hot_updates")  # fmt: skip
-    time.sleep(0.6)  # Postgres publishes its statistics about twice a second
     return dict(zip(names, (float(v) for v in (*row, *wal, *hot)), strict=True))
 
 
