@@ -33,7 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ import psycopg
 import redis
 import requests
 
+from bench.http_load import percentile
 from offload_dev import embedded
 from offload_dev.procs import Child, free_port, spawn, stop_all, wait_until
 
@@ -111,11 +112,6 @@ def named_cpu(names: set[str]) -> float:
     return total
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def latency(values_s: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(values_s, 50) * 1000, 2),
@@ -182,8 +178,8 @@ class Bench:
         return spawn(name, argv, env={**self.env, **env}, log_file=log_file, cwd=ROOT)
 
     @contextmanager
-    def offload_worker(self) -> Iterator[Child]:
-        child = self.spawn("offload-worker", [sys.executable, "-m", "bench.noop_worker"])
+    def worker(self, name: str, argv: list[str]) -> Iterator[Child]:
+        child = self.spawn(name, argv)
         try:
             wait_until(lambda: _log_count(child, "is ready for action") >= PROCESSES, child, 60,
                        "its worker processes to boot")  # fmt: skip
@@ -191,17 +187,13 @@ class Bench:
         finally:
             stop_all([child], timeout=30)
 
-    @contextmanager
-    def dramatiq_worker(self) -> Iterator[Child]:
+    def offload_worker(self) -> AbstractContextManager[Child]:
+        return self.worker("offload-worker", [sys.executable, "-m", "bench.noop_worker"])
+
+    def dramatiq_worker(self) -> AbstractContextManager[Child]:
         argv = [str(BIN / "dramatiq"), "bench.bare_dramatiq", "-p", str(PROCESSES),
                 "-t", str(THREADS), "-Q", "benchbare"]  # fmt: skip
-        child = self.spawn("dramatiq-worker", argv)
-        try:
-            wait_until(lambda: _log_count(child, "is ready for action") >= PROCESSES, child, 60,
-                       "its worker processes to boot")  # fmt: skip
-            yield child
-        finally:
-            stop_all([child], timeout=30)
+        return self.worker("dramatiq-worker", argv)
 
     @contextmanager
     def api(self, **env: str) -> Iterator[tuple[str, Child]]:

@@ -26,8 +26,9 @@ from typing import Any
 import redis
 import requests
 
-from offload_dev import embedded_pg, embedded_redis
+from offload_dev import embedded, embedded_pg, embedded_redis
 from offload_dev.procs import Child, ProcessError, free_port, spawn, stop_all, wait_until
+from offload_shared import migrate
 from offload_shared.catalog import TaskSpec
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task, submit
@@ -207,6 +208,14 @@ class ThrowawayPostgres:
             raise ProcessError("another PostgreSQL runs on the throwaway data directory")
         self.port = port
         self.child = child
+
+    def start_migrated(self) -> str:
+        """Start it, create the `offload` database at the current schema; its URL."""
+        self.start()
+        embedded.ensure_database(self.url().rsplit("/", 1)[0], "offload")
+        url = self.url("offload")
+        migrate.migrate(url)
+        return url
 
     def stop(self, sig: signal.Signals = signal.SIGINT) -> None:
         """SIGINT is a fast shutdown: open sessions are ended, the server exits cleanly."""

@@ -9,8 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from offload_dev import embedded
-from offload_shared import migrate
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task
 from offload_shared.group_commit import GroupCommit
@@ -25,11 +23,7 @@ THREADS, PER_THREAD = 16, 100
 def test_group_commit_across_a_postgres_restart(system, tenant, figure):
     pg = ThrowawayPostgres(system)
     try:
-        pg.start()
-        embedded.ensure_database(pg.url().rsplit("/", 1)[0], "offload")
-        url = pg.url("offload")
-        migrate.migrate(url)
-        _restart_under_load(pg, url, tenant, figure)
+        _restart_under_load(pg, pg.start_migrated(), tenant, figure)
     finally:
         pg.remove()
 

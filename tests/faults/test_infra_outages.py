@@ -15,9 +15,8 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from offload_dev import embedded
 from offload_dev.procs import free_port
-from offload_shared import apikeys, migrate
+from offload_shared import apikeys
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
 from offload_shared.enqueue import enqueue_in_transaction, new_task, submit
@@ -179,10 +178,7 @@ R6_ENV = {"OFFLOAD_WORKER_HEARTBEAT_SECONDS": "1", "OFFLOAD_WORKER_LOST_SECONDS"
 def test_r6_postgres_restarted_mid_run(system, infra, tenant, mailbox, figure):
     pg = ThrowawayPostgres(system)
     try:
-        pg.start()
-        embedded.ensure_database(pg.url().rsplit("/", 1)[0], "offload")
-        database_url = pg.url("offload")
-        migrate.migrate(database_url)
+        database_url = pg.start_migrated()
         system.point_at(database_url, infra.redis_url)
         system.env.update(R6_ENV)
         db = Database(database_url, max_size=2)

@@ -4,20 +4,10 @@
 -- ARGV: owner, lease_ms, aging_ms, limit, batch, wake_cap, then the lease members to ack
 -- Returns {ms until the earliest delayed message is due (-1: none), leases reclaimed,
 --          id1, payload1, id2, payload2, ...}
--- Milliseconds since 2026-01-01 (redis_queue.EPOCH_MS), so that a score keeps sub-microsecond
--- precision: a batch's messages get scores 0.1 us apart, in the order given.
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1767225600) * 1000 + tonumber(t[2]) / 1000
+-- (`now` and `boost` come from clock.lua.)
 local owner, lease, aging = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local limit, batch, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ready, delayed, leases, msgs, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-
-local function boost(payload)
-  local ok, message = pcall(cjson.decode, payload)
-  local priority = ok and type(message) == 'table' and type(message.options) == 'table'
-    and tonumber(message.options.priority)
-  return ((priority or 1) - 1) * aging
-end
 
 for i = 7, #ARGV do
   local member = ARGV[i]
@@ -36,7 +26,7 @@ for i = 1, #due, 2 do
   local payload = redis.call('HGET', msgs, id)
   redis.call('ZREM', delayed, id)
   if payload then
-    redis.call('ZADD', ready, 'NX', tonumber(due[i + 1]) - boost(payload), id)
+    redis.call('ZADD', ready, 'NX', tonumber(due[i + 1]) - boost(payload, aging), id)
     moved = moved + 1
   end
 end
@@ -48,7 +38,7 @@ for _, member in ipairs(expired) do
   local id = string.match(member, '^[^|]*')
   local payload = redis.call('HGET', msgs, id)
   if payload and not redis.call('ZSCORE', delayed, id) then
-    redis.call('ZADD', ready, 'NX', now + reclaimed * 0.0001 - boost(payload), id)
+    redis.call('ZADD', ready, 'NX', now + reclaimed * 0.0001 - boost(payload, aging), id)
     reclaimed = reclaimed + 1
   end
 end

@@ -3,10 +3,7 @@
 -- ARGV: aging_ms, wake_cap, then four per message: id, priority, delay_ms, payload
 -- A message published again replaces its payload and moves to where the last publish put it;
 -- a ready message keeps its place (ZADD NX), so a duplicate publish never jumps the queue.
--- Milliseconds since 2026-01-01 (redis_queue.EPOCH_MS), so that a score keeps sub-microsecond
--- precision: a batch's messages get scores 0.1 us apart, in the order given.
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1767225600) * 1000 + tonumber(t[2]) / 1000
+-- (`now` and `boost` come from clock.lua.)
 local aging = tonumber(ARGV[1])
 local n = 0
 for i = 3, #ARGV, 4 do

@@ -2,20 +2,10 @@
 -- (back to the delayed set after delay_ms) or dead (set aside in the dead-letter list).
 -- KEYS: ready, delayed, leases, msgs, wake, dead
 -- ARGV: mode, aging_ms, delay_ms, wake_cap, dead_cap, then the lease members
--- Milliseconds since 2026-01-01 (redis_queue.EPOCH_MS), so that a score keeps sub-microsecond
--- precision: a batch's messages get scores 0.1 us apart, in the order given.
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1767225600) * 1000 + tonumber(t[2]) / 1000
+-- (`now` and `boost` come from clock.lua.)
 local mode, aging, delay = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local wake_cap, dead_cap = tonumber(ARGV[4]), tonumber(ARGV[5])
 local ready, delayed, leases, msgs, wake, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-
-local function boost(payload)
-  local ok, message = pcall(cjson.decode, payload)
-  local priority = ok and type(message) == 'table' and type(message.options) == 'table'
-    and tonumber(message.options.priority)
-  return ((priority or 1) - 1) * aging
-end
 
 local settled = 0
 for i = 6, #ARGV do
@@ -27,7 +17,7 @@ for i = 6, #ARGV do
     local payload = redis.call('HGET', msgs, id)
     if payload and not queued then
       if mode == 'requeue' then
-        redis.call('ZADD', ready, 'NX', now + settled * 0.0001 - boost(payload), id)
+        redis.call('ZADD', ready, 'NX', now + settled * 0.0001 - boost(payload, aging), id)
         redis.call('RPUSH', wake, '1')
       elseif mode == 'release' then
         redis.call('ZADD', delayed, now + settled * 0.0001 + delay, id)
