@@ -146,14 +146,17 @@ class GroupCommit:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _flush(self, batch: list[Write]) -> None:
+    def _flush(self, batch: list[Write], unsure: bool = False) -> None:
+        """Commit `batch`, retrying while Postgres is unreachable. `unsure`: an earlier try was
+        cut off, and may have committed without our hearing."""
         deadline = time.monotonic() + self.retry_seconds
         pause = 0.2
         while True:
             try:
-                self._commit(batch)
+                self._commit(batch, unsure)
                 return
             except StoreUnavailable as exc:
+                unsure = True
                 if time.monotonic() + pause > deadline:
                     self._fail(batch, exc)
                     return
@@ -168,14 +171,14 @@ class GroupCommit:
                 log.warning("a batch of %d status writes failed (%s); writing each alone",
                             len(batch), exc)  # fmt: skip
                 for write in batch:
-                    self._flush([write])
+                    self._flush([write], unsure)
                 return
             except BaseException as exc:  # never leave a thread waiting
                 log.exception("status writes failed")
                 self._fail(batch, StoreError(f"status write failed ({type(exc).__name__})"))
                 return
 
-    def _commit(self, batch: list[Write]) -> None:
+    def _commit(self, batch: list[Write], unsure: bool = False) -> None:
         groups: dict[Transition, list[Write]] = {}
         for write in batch:
             groups.setdefault(write.transition, []).append(write)
@@ -190,6 +193,11 @@ class GroupCommit:
                         conn.execute(t.sql, t.params([w.row for w in groups[t]])) for t in ordered
                     ]
                 results = [cursor.fetchall() for cursor in cursors]
+            if unsure:  # add what an earlier, cut-off try of this batch had already done
+                for transition, rows in zip(ordered, results, strict=True):
+                    done = {row["id"] for row in rows}
+                    missed = [w.row for w in groups[transition] if w.row["id"] not in done]
+                    rows.extend(transition.find_landed(conn, missed))
         self.batches += 1
         self.writes += len(batch)
         for transition, rows in zip(ordered, results, strict=True):

@@ -127,7 +127,13 @@ def _task(row: Row | None) -> Task | None:
     return Task.from_row(row) if row else None
 
 
+def _attempt(task: Task) -> Row:
+    return {"id": task.id, "attempt": task.attempts, "worker_id": task.worker_id}
+
+
 def _clip(error: str) -> str:
+    """An error text Postgres can store: no NUL, no lone surrogate, at most MAX_ERROR_CHARS."""
+    error = error.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     return error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -249,32 +255,33 @@ class TaskStore:
             if row is not None
         }
 
-    def give_back(self, task_ids: Sequence[uuid.UUID], worker_id: uuid.UUID) -> int:
+    def give_back(self, tasks: Sequence[Task]) -> int:
         """Undo this worker's claims of tasks it never started; returns how many."""
-        rows = [{"id": task_id, "worker_id": worker_id} for task_id in task_ids]
-        return sum(row is not None for row in self.writer.write_many(tr.GIVE_BACK, rows))
+        moved = self.writer.write_many(tr.GIVE_BACK, [_attempt(task) for task in tasks])
+        return sum(row is not None for row in moved)
 
-    # The outcomes a worker need not wait for: each returns its Write (`.wait()` to wait), which
-    # resolves to the moved row, or to None if the task was not running any more.
+    # The outcomes of an attempt (the Task its claim returned). Those a worker need not wait for
+    # return their Write (`.wait()` to wait), which resolves to the moved row, or to None if
+    # the attempt was not running any more (cancelled, or given up on by the reaper).
 
-    def complete(self, task_id: uuid.UUID, result: Any) -> Write:
-        return self.writer.submit(tr.COMPLETE, {"id": task_id, "result": result})
+    def complete(self, attempt: Task, result: Any) -> Write:
+        return self.writer.submit(tr.COMPLETE, {**_attempt(attempt), "result": result})
 
-    def retry_later(self, task_id: uuid.UUID, error: str, delay_seconds: float) -> Task | None:
+    def retry_later(self, attempt: Task, error: str, delay_seconds: float) -> Task | None:
         """Back to pending for another attempt; None if a cancel was requested meanwhile."""
-        row = {"id": task_id, "error": _clip(error), "delay_seconds": delay_seconds}
+        row = {**_attempt(attempt), "error": _clip(error), "delay_seconds": delay_seconds}
         return _task(self.writer.write(tr.RETRY, row))
 
-    def fail(self, task_id: uuid.UUID, error: str) -> Write:
-        return self.writer.submit(tr.FAIL, {"id": task_id, "error": _clip(error)})
+    def fail(self, attempt: Task, error: str) -> Write:
+        return self.writer.submit(tr.FAIL, {**_attempt(attempt), "error": _clip(error)})
 
-    def stop(self, task_id: uuid.UUID) -> Write:
+    def stop(self, attempt: Task) -> Write:
         """A running task stopped after a cancel request: cancelled."""
-        return self.writer.submit(tr.STOP, {"id": task_id})
+        return self.writer.submit(tr.STOP, _attempt(attempt))
 
-    def interrupt(self, task_id: uuid.UUID) -> Task | None:
+    def interrupt(self, attempt: Task) -> Task | None:
         """A shutdown cut the attempt short: pending again, no retry spent."""
-        return _task(self.writer.write(tr.INTERRUPT, {"id": task_id}))
+        return _task(self.writer.write(tr.INTERRUPT, _attempt(attempt)))
 
     def set_progress(self, task_id: uuid.UUID, percent: int) -> bool:
         """Record progress; True when a cancel has been requested for the task."""

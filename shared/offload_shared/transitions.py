@@ -50,6 +50,9 @@ class Transition:
     inputs: tuple[str, ...]  # each task's fields in `rows` (empty: it selects its own rows)
     returns_tasks: bool  # whole rows come back (else only the ids of the tasks it moved)
     publishes: bool  # writes outbox rows: the tasks it returns are published after the commit
+    # The statement that finds the tasks of `rows` this transition already moved: after a
+    # connection cut at commit, the retry cannot tell a landed write from a refused one.
+    landed: str | None = None
 
     @property
     def sql(self) -> str:
@@ -73,20 +76,31 @@ class Transition:
         """Execute the statement for `rows` on `conn`; returns the rows it moved."""
         return conn.execute(self.sql, {**self.params(rows), **scalars}).fetchall()
 
+    def find_landed(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Of `rows`, those this transition had already moved (what it would have returned)."""
+        if self.landed is None or not rows:
+            return []
+        sql = query(self.landed, "offload_shared", "transitions.sql")
+        return conn.execute(sql, {**self.params(rows), "status": self.targets[0]}).fetchall()
+
 
 CREATE = Transition("create", (), (P,), (
     "id", "tenant", "task_name", "task_type", "queue", "priority", "params", "max_retries",
     "time_limit_ms", "delay_seconds"), returns_tasks=True, publishes=True)  # fmt: skip
-CLAIM = Transition("claim", (P,), (R,), ("id", "worker_id"), returns_tasks=True, publishes=False)
-COMPLETE = Transition("complete", (R,), (C,), ("id", "result"), returns_tasks=False,
-                      publishes=False)  # fmt: skip
-RETRY = Transition("retry", (R,), (P,), ("id", "error", "delay_seconds"), returns_tasks=True,
+CLAIM = Transition("claim", (P,), (R,), ("id", "worker_id"), returns_tasks=True, publishes=False,
+                   landed="claimed")  # fmt: skip
+# A worker's outcomes name the attempt they end: (the task's id, its attempts, the worker).
+ATTEMPT = ("id", "attempt", "worker_id")
+COMPLETE = Transition("complete", (R,), (C,), (*ATTEMPT, "result"), returns_tasks=False,
+                      publishes=False, landed="ended")  # fmt: skip
+RETRY = Transition("retry", (R,), (P,), (*ATTEMPT, "error", "delay_seconds"), returns_tasks=True,
                    publishes=True)  # fmt: skip
-FAIL = Transition("fail", (R,), (F,), ("id", "error"), returns_tasks=False, publishes=False)
-STOP = Transition("stop", (R,), (X,), ("id",), returns_tasks=False, publishes=False)
-INTERRUPT = Transition("interrupt", (R,), (P,), ("id",), returns_tasks=True, publishes=True)
-GIVE_BACK = Transition("give_back", (R,), (P,), ("id", "worker_id"), returns_tasks=True,
-                       publishes=False)  # fmt: skip
+FAIL = Transition("fail", (R,), (F,), (*ATTEMPT, "error"), returns_tasks=False, publishes=False,
+                  landed="ended")  # fmt: skip
+STOP = Transition("stop", (R,), (X,), ATTEMPT, returns_tasks=False, publishes=False,
+                  landed="ended")  # fmt: skip
+INTERRUPT = Transition("interrupt", (R,), (P,), ATTEMPT, returns_tasks=True, publishes=True)
+GIVE_BACK = Transition("give_back", (R,), (P,), ATTEMPT, returns_tasks=True, publishes=False)
 CANCEL = Transition("cancel", (P, R), (X, R), ("id", "tenant"), returns_tasks=True,
                     publishes=False)  # fmt: skip
 RESUBMIT = Transition("resubmit", (F, X), (P,), ("id", "tenant"), returns_tasks=True,

@@ -5,7 +5,8 @@
 -- `ids`, the same tasks' ids as an array, lets the planner find them by primary key whatever
 -- it guesses about the size of `rows`.)
 -- A transition only applies to tasks in its source status; the rows it returns are the tasks
--- it moved.
+-- it moved. A worker's outcome of an attempt names the attempt (its number and the worker's
+-- id): an attempt the reaper has already given up on cannot overwrite the next one.
 
 -- name: create
 -- Enqueue: the tasks, their first history rows and their outbox rows.
@@ -48,16 +49,32 @@ WITH i AS (
 )
 SELECT * FROM t;
 
+-- name: claimed
+-- Landed claims (see Transition.landed): the tasks running under the worker that claimed them.
+-- (That worker cannot be running them already: its broker leases each message once.)
+SELECT t.* FROM offload.tasks t
+JOIN jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, worker_id uuid) ON t.id = i.id
+WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'running' AND t.worker_id = i.worker_id;
+
+-- name: ended
+-- Landed outcomes (complete, fail, stop): the attempts already in the outcome's status.
+SELECT t.id FROM offload.tasks t
+JOIN jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
+    ON t.id = i.id
+WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = %(status)s
+  AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id;
+
 -- name: complete
 -- running -> completed, with the result.
 WITH i AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, result jsonb)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid, result jsonb)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'completed', result = i.result, error_message = NULL, progress = 100,
         completed_at = now()
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, at)
@@ -69,13 +86,16 @@ SELECT id FROM t;
 -- running -> pending after a failed attempt: retry_count + 1, the next try after a delay.
 WITH i AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
-        AS i(id uuid, error text, delay_seconds float8)
+        AS i(id uuid, attempt integer, worker_id uuid, error text,
+             delay_seconds float8)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', retry_count = t.retry_count + 1, error_message = i.error,
         next_attempt_at = now() + make_interval(secs => i.delay_seconds)
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running' AND t.cancel_requested_at IS NULL
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
+      AND t.cancel_requested_at IS NULL
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -89,12 +109,13 @@ SELECT * FROM t;
 -- name: fail
 -- running -> failed, with the last error.
 WITH i AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, error text)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid, error text)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'failed', error_message = i.error, completed_at = now()
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.error_message, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
@@ -105,12 +126,13 @@ SELECT id FROM t;
 -- name: stop
 -- running -> cancelled: the task stopped at a checkpoint after a cancel request.
 WITH i AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail, at)
@@ -121,12 +143,13 @@ SELECT id FROM t;
 -- name: interrupt
 -- running -> pending without spending a retry: a worker shutdown cut the attempt short.
 WITH i AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)
@@ -141,12 +164,13 @@ SELECT * FROM t;
 -- running -> pending, as if never claimed: a worker claimed the task ahead of a free thread
 -- and shut down before starting it (attempts - 1: it never ran).
 WITH i AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, worker_id uuid)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', attempts = t.attempts - 1, started_at = NULL, worker_id = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running' AND t.worker_id = i.worker_id
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+      AND t.attempts = i.attempt AND t.worker_id = i.worker_id
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)

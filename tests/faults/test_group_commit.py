@@ -44,7 +44,7 @@ def _restart_under_load(pg: ThrowawayPostgres, url: str, tenant: str, figure) ->
             if claimed is None:
                 outcomes.append("not claimed")
                 continue
-            outcomes.append("ok" if worker_store.complete(task.id, {"n": 1}).wait() else "lost")
+            outcomes.append("ok" if worker_store.complete(claimed, {"n": 1}).wait() else "lost")
             done.release()
         return outcomes
 

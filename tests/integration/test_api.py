@@ -280,8 +280,7 @@ def test_retry_endpoint_requeues_a_failed_task_and_refuses_others(client, db, te
     task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
     assert client.post(f"/api/tasks/{task_id}/retry").status_code == 409  # still pending
     store = TaskStore(db)
-    store.claim(uuid.UUID(task_id))
-    store.fail(uuid.UUID(task_id), "SMTP 554 rejected")
+    store.fail(store.claim(uuid.UUID(task_id)), "SMTP 554 rejected")
     redis_client.flushdb()
     response = client.post(f"/api/tasks/{task_id}/retry")
     assert response.status_code == 202

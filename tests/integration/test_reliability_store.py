@@ -81,8 +81,7 @@ def test_resubmit_sends_a_failed_task_round_again_and_keeps_its_history(db, tena
     store = TaskStore(db)
     task = store.create(email(tenant, max_retries=0))
     published(db, task.id)
-    store.claim(task.id)
-    store.fail(task.id, "SMTP 550 no such user")
+    store.fail(store.claim(task.id), "SMTP 550 no such user")
     again = store.resubmit(tenant, task.id)
     assert (again.status, again.retry_count, again.error_message, again.attempts) == (
         "pending",

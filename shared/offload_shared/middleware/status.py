@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
@@ -148,8 +149,7 @@ class TaskStatusMiddleware(Middleware):
         return admitted
 
     def give_back(self, messages: list[Leased]) -> None:
-        ids = [task_id for m in messages if (task_id := _task_id(m)) is not None]
-        returned = self.store.give_back(ids, self.runtime.get().id)
+        returned = self.store.give_back([m.admitted for m in messages if m.admitted is not None])
         log.info("gave back %d claimed, unstarted task(s)", returned)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -207,22 +207,27 @@ class TaskStatusMiddleware(Middleware):
         """Write the attempt's outcome; returns the write the ack must wait for, if any."""
         store = self.store
         if exception is None:
-            return store.complete(task.id, result)
+            unstorable = _unstorable(result)
+            if unstorable is None:
+                return store.complete(task, result)
+            return store.fail(
+                task, f"PermanentTaskError: the result cannot be stored ({unstorable})"
+            )
         if isinstance(exception, TaskCancelled):
-            return store.stop(task.id)
+            return store.stop(task)
         if isinstance(exception, WorkerShutdown):
-            again = store.interrupt(task.id)
+            again = store.interrupt(task)
             if again is not None:
                 self._publish(broker, again)
             return None
         if self._should_retry(task, exception):
             delay = backoff_seconds(task.retry_count, self.retry_backoff_seconds)
-            again = store.retry_later(task.id, describe(exception), delay)
+            again = store.retry_later(task, describe(exception), delay)
             if again is not None:
                 self._publish(broker, again)
                 return None
-            return store.stop(task.id)  # a cancel was requested while it ran: no retry
-        return store.fail(task.id, describe(exception))
+            return store.stop(task)  # a cancel was requested while it ran: no retry
+        return store.fail(task, describe(exception))
 
     def _publish(self, broker: Broker, task: Task) -> None:
         """Send the task round again (delayed until its next attempt); if Redis refuses, its
@@ -237,6 +242,25 @@ class TaskStatusMiddleware(Middleware):
         if isinstance(exception, PermanentTaskError):
             return False
         return task.retry_count < task.max_retries
+
+
+def _unstorable(result: Any) -> str | None:
+    """Why Postgres could not store `result` as JSON, or None if it can."""
+    try:
+        orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:  # orjson.JSONEncodeError
+        return f"not JSON: {exc}"
+    return "it holds a NUL character" if _has_nul(result) else None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _log_failed_write(task: Task, write: Write) -> None:
