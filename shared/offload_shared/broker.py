@@ -5,16 +5,18 @@ queue is empty, holds delayed messages in each worker's memory and gives a dead 
 messages back only during a random maintenance pass. This broker keeps the Broker/Consumer
 interface and replaces what lies under it (redis_queue.py holds the layout):
 
-- the consumer claims at most as many messages as its worker has threads, most urgent first,
-  so a task never waits in one worker's memory while a free thread elsewhere could run it;
+- the consumer claims at most `prefetch` messages ahead of its worker's threads (threads x
+  OFFLOAD_WORKER_LOOKAHEAD), most urgent first, so a task never waits long in one worker's
+  memory while a free thread elsewhere could run it;
 - an idle consumer blocks on the queue's wake-up list and wakes when a task is published, or
   at the due time of the earliest delayed task (a timer of its own pushes a token then);
 - acks ride on the consumer's next claim, which comes within its idle timeout (a second)
-  even when the queue is empty;
-- leases are renewed while the process lives; a lost process's leases expire and the next
-  claim by any consumer of the queue puts those messages back;
+  even when the queue is empty, or go on their own while every thread is busy;
+- a timer thread renews the process's leases while it lives; a lost process's leases expire
+  and the next claim by any consumer of the queue puts those messages back;
 - a message that cannot be decoded is set aside in `offload:undecodable` and the rest of the
-  batch carries on.
+  batch carries on;
+- once the worker begins to shut down its consumers claim nothing more.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ URL_TIMEOUTS = {"socket_timeout": "5", "socket_connect_timeout": "2", "health_ch
 DEFAULT_PRIORITY = 5
 ADMIT_FAILURE_RELEASE_MS = 5_000
 CLOSE_WAIT_SECONDS = 10.0
+RECHECK_AFTER_SECONDS = 2.0  # an admitted message that waited longer re-checks its claim
 
 
 def redis_url_with_timeouts(url: str) -> str:
@@ -94,18 +97,24 @@ class Leased(MessageProxy):
     """A claimed message and its lease.
 
     Set by the worker's middleware: `admitted` (what `OffloadBroker.admit` made of it, e.g.
-    the task claimed in Postgres; `batch_admitted` says admit ran), `release_ms` (put it back
-    after that delay instead of acking it) and `commit` (a pending status write: the ack waits
-    for it, the worker thread does not).
+    the task claimed in Postgres; `batch_admitted` says admit ran, `admitted_at` when, on the
+    monotonic clock), `release_ms` (put it back after that delay instead of acking it) and
+    `commit` (a pending status write: the ack waits for it, the worker thread does not).
     """
 
-    def __init__(self, message: Message[Any], lease: str) -> None:
+    def __init__(self, message: Message[Any], lease: str, payload: bytes) -> None:
         super().__init__(message)
         self.lease = lease
+        self.payload = payload
         self.batch_admitted = False
         self.admitted: Any = None
+        self.admitted_at = 0.0
         self.release_ms: int | None = None
         self.commit: Write | None = None
+
+    def waited(self) -> float:
+        """Seconds since it was admitted (0 if it was not admitted in a batch)."""
+        return time.monotonic() - self.admitted_at if self.batch_admitted else 0.0
 
 
 def release_later(message: MessageProxy, delay_ms: int) -> None:
@@ -134,11 +143,17 @@ class _QueueState:
     """One process's hold on one queue, shared by its consumer (and a replacement after a
     connection error) and its worker threads."""
 
-    leased: set[str] = field(default_factory=set)  # held: renewed until acked
+    leased: set[str] = field(default_factory=set)  # held: renewed until their ack is sent
     busy: int = 0  # handed out (or about to be) and not finished: counts against prefetch
     committing: int = 0  # finished, acked once their status writes commit
     acks: list[str] = field(default_factory=list)  # sent with the consumer's next fetch
+    fetches: int = 0  # numbers each fetch's leases (a replacement consumer carries on)
     cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def sent(self, acks: Sequence[str]) -> None:
+        """These acks reached Redis: stop renewing them."""
+        with self.cond:
+            self.leased.difference_update(acks)
 
 
 class OffloadBroker(Broker):
@@ -165,9 +180,11 @@ class OffloadBroker(Broker):
         self.admit: Admit | None = None  # both set by the worker's status middleware
         self.give_back: GiveBack | None = None
         self.queues: set[str] = set()
+        self.draining = False  # set as the worker shuts down: claim nothing more
         self._states: dict[str, _QueueState] = {}
         self._owner: tuple[int, str] | None = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     @property
     def owner(self) -> str:
@@ -176,12 +193,30 @@ class OffloadBroker(Broker):
         if self._owner is None or self._owner[0] != pid:
             self._owner = (pid, uuid.uuid4().hex[:16])
             self._states = {}
+            renewer = threading.Thread(target=self._renew_leases, name="offload-leases")
+            renewer.daemon = True
+            renewer.start()
         return self._owner[1]
 
     def state(self, queue: str) -> _QueueState:
         _ = self.owner  # resets the states in a forked child
         with self._lock:
             return self._states.setdefault(queue, _QueueState())
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease, extend the leases this process holds (a thread of its own:
+        a consumer blocked on a busy worker, or a long status write, must not let them lapse)."""
+        pid = os.getpid()
+        while not self._closed.wait(self.lease_seconds / 3) and os.getpid() == pid:
+            with self._lock:
+                states = list(self._states.items())
+            for queue, state in states:
+                with state.cond:
+                    members = list(state.leased)
+                try:
+                    self.redis.renew(queue, members)
+                except redis.RedisError as exc:
+                    log.warning("could not renew %d lease(s) on %s: %s", len(members), queue, exc)
 
     # -- Dramatiq's Broker interface -------------------------------------------------------------
 
@@ -234,6 +269,7 @@ class OffloadBroker(Broker):
             time.sleep(interval / 1000)
 
     def close(self) -> None:
+        self._closed.set()
         self.redis.close()
         self.client.close()
         self.client.connection_pool.disconnect()
@@ -250,8 +286,6 @@ class _Consumer(Consumer):
         self.owner = broker.owner
         self.state = broker.state(queue)
         self.cache: deque[Leased] = deque()
-        self.renew_every = broker.lease_seconds / 3
-        self.next_renewal = time.monotonic() + self.renew_every
         self.channel = broker.redis.channel()
 
     def __next__(self) -> MessageProxy | None:
@@ -266,32 +300,36 @@ class _Consumer(Consumer):
         while True:
             if self.cache:
                 return self.cache.popleft()
-            if time.monotonic() >= self.next_renewal:
-                self._renew()
             with state.cond:
-                free = self.prefetch - state.busy
-                if free <= 0:  # every thread is busy: an ack wakes us
+                free = 0 if self.broker.draining else self.prefetch - state.busy
+                if free <= 0 and not state.acks:  # every thread is busy: an ack wakes us
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return None
                     state.cond.wait(remaining)
                     continue
                 acks, state.acks = state.acks, []
+                state.fetches += 1
+                owner = f"{self.owner}.{state.fetches}"  # a member of its own per delivery
+            if free <= 0:  # only acks to send
+                self._send_acks(acks)
+                continue
             try:
                 fetched = self.broker.redis.fetch(
-                    self.queue, self.owner, free, acks, channel=self.channel
+                    self.queue, owner, free, acks, channel=self.channel
                 )
             except redis.RedisError:
                 with state.cond:
                     state.acks[:0] = acks
                 raise
+            state.sent(acks)
             if fetched.reclaimed:
                 log.warning(
                     "gave back %d message(s) of a lost consumer on %s",
                     fetched.reclaimed,
                     self.queue,
                 )
-            self._take(fetched.messages)
+            self._take(owner, fetched.messages)
             if len(fetched.messages) >= free:
                 continue  # there may be more
             if self.cache:
@@ -299,24 +337,25 @@ class _Consumer(Consumer):
             if not self._idle(deadline, fetched.next_due_ms):
                 return None
 
-    def _take(self, messages: list[tuple[str, bytes]]) -> None:
-        if not messages:
-            return
-        state = self.state
+    def _take(self, owner: str, messages: list[tuple[str, bytes]]) -> None:
+        """Hand the fetched messages to admit; cache those to run, settle the others."""
         fetched: list[Leased] = []
+        junk: list[tuple[str, bytes, str]] = []
+        for task_id, payload in messages:
+            member = lease_member(task_id, owner)
+            try:
+                fetched.append(Leased(decode(payload), member, payload))
+            except DecodeError:
+                junk.append((task_id, payload, member))
+        state = self.state
         with state.cond:
-            for task_id, payload in messages:
-                member = lease_member(task_id, self.owner)
-                state.leased.add(member)
-                try:
-                    fetched.append(Leased(decode(payload), member))
-                except DecodeError:
-                    self._set_aside(task_id, payload, member)
+            state.leased.update(m.lease for m in fetched)
             state.busy += len(fetched)
         admitted = fetched
         if self.broker.admit is not None and fetched:
+            now = time.monotonic()
             for message in fetched:
-                message.batch_admitted = True
+                message.batch_admitted, message.admitted_at = True, now
             try:
                 admitted = self.broker.admit(fetched)
             except Exception:
@@ -324,11 +363,31 @@ class _Consumer(Consumer):
                 admitted = []
                 for message in fetched:
                     release_later(message, ADMIT_FAILURE_RELEASE_MS)
-        keep = {id(m) for m in admitted}
-        for message in fetched:
-            if id(message) not in keep:
-                self.ack(message)  # not to run here: acked, or released if it asked to be
         self.cache.extend(admitted)
+        keep = {id(m) for m in admitted}
+        others = [m for m in fetched if id(m) not in keep]
+        for message in others:
+            if message.release_ms is None:
+                self.ack(message)  # not to run (cancelled, finished, running elsewhere)
+        self._release([m for m in others if m.release_ms is not None])
+        for task_id, payload, member in junk:
+            self._set_aside(task_id, payload, member)
+
+    def _release(self, messages: list[Leased]) -> None:
+        """Put messages back after their release_ms; if Redis refuses, drop them from this
+        process's hold and their leases expire instead (a release after lease_seconds)."""
+        for message in messages:
+            try:
+                self._settle_now("release", message, delay_ms=message.release_ms or 0)
+            except ConnectionClosed:
+                log.warning("could not release %s; its lease expires instead", message.message_id)
+                self._drop([message])
+
+    def _drop(self, messages: Sequence[Leased]) -> None:
+        with self.state.cond:
+            self.state.leased.difference_update(m.lease for m in messages)
+            self.state.busy -= len(messages)
+            self.state.cond.notify()
 
     def _idle(self, deadline: float, next_due_ms: int | None) -> bool:
         """Block until woken (True) or the idle timeout passes (False)."""
@@ -357,13 +416,9 @@ class _Consumer(Consumer):
         except redis.RedisError:
             log.debug("could not push a due-time wake-up on %s", self.queue)
 
-    def _renew(self) -> None:
-        with self.state.cond:
-            members = list(self.state.leased)
-        self.broker.redis.renew(self.queue, members)
-        self.next_renewal = time.monotonic() + self.renew_every
-
     def _set_aside(self, task_id: str, payload: bytes, member: str) -> None:
+        """Keep an undecodable message for a post-mortem and ack it (if Redis refuses, its
+        lease expires, it comes back and is set aside then)."""
         record = {
             "queue": self.queue,
             "id": task_id,
@@ -371,8 +426,9 @@ class _Consumer(Consumer):
             "data_base64": base64.b64encode(payload[:KEEP_BYTES]).decode(),
         }
         self.broker.redis.set_aside(json.dumps(record).encode())
-        self.state.leased.discard(member)
-        self.state.acks.append(member)  # the caller holds state.cond
+        with self.state.cond:
+            self.state.leased.add(member)  # until its ack is sent
+            self.state.acks.append(member)
         log.warning("set aside an undecodable message on queue %s", self.queue)
 
     # -- called from worker threads ------------------------------------------------------------
@@ -396,10 +452,10 @@ class _Consumer(Consumer):
             self._acked(message.lease)
 
     def _acked(self, lease: str, *, committed: bool = False) -> None:
-        """Queue the ack for the consumer's next fetch (within its idle timeout, a second)."""
+        """Queue the ack for the consumer (its next fetch, or an ack of its own while every
+        thread is busy); the lease is renewed until then."""
         state = self.state
         with state.cond:
-            state.leased.discard(lease)
             state.acks.append(lease)
             state.committing -= committed
             state.cond.notify_all()
@@ -418,14 +474,11 @@ class _Consumer(Consumer):
                 self.broker.give_back(admitted)
             except Exception:  # their tasks stay running until the reaper finds them
                 log.exception("could not give back %d claimed task(s)", len(admitted))
-        members = [m.lease for m in leased]
-        with self.state.cond:
-            self.state.leased.difference_update(members)
-            self.state.busy -= len(members)
-            self.state.cond.notify()
+        self._drop(leased)
+        members, payloads = [m.lease for m in leased], [m.payload for m in leased]
         try:
-            self.broker.redis.settle(self.queue, "requeue", members)
-        except redis.RedisError as exc:
+            self.broker.redis.settle(self.queue, "requeue", members, payloads=payloads)
+        except redis.RedisError as exc:  # their leases expire and they come back then
             raise ConnectionClosed(exc) from exc
 
     def close(self) -> None:
@@ -436,31 +489,33 @@ class _Consumer(Consumer):
             self.requeue(unhanded)
             with self.state.cond:
                 self.state.cond.wait_for(lambda: self.state.committing <= 0, CLOSE_WAIT_SECONDS)
-            self._flush_acks()
-        except ConnectionClosed:
+                acks, self.state.acks = self.state.acks, []
+            self._send_acks(acks)
+        except (ConnectionClosed, redis.RedisError):
             log.warning("could not settle leases on %s; they expire instead", self.queue)
         finally:
             self.channel.close()
 
     def _settle_now(self, mode: str, message: Leased, *, delay_ms: int = 0) -> None:
-        with self.state.cond:
-            self.state.leased.discard(message.lease)
-            self.state.busy -= 1
-            self.state.cond.notify()
+        """Settle one message now; its thread's accounting changes only once Redis has it
+        (Dramatiq retries a failed ack, so a failed try must change nothing)."""
+        payloads = [message.payload] if mode == "release" else []
         try:
-            self.broker.redis.settle(self.queue, mode, [message.lease], delay_ms=delay_ms)
+            self.broker.redis.settle(
+                self.queue, mode, [message.lease], delay_ms=delay_ms, payloads=payloads
+            )
         except redis.RedisError as exc:
             raise ConnectionClosed(exc) from exc
+        self._drop([message])
 
-    def _flush_acks(self) -> None:
-        with self.state.cond:
-            acks, self.state.acks = self.state.acks, []
+    def _send_acks(self, acks: list[str]) -> None:
         try:
             self.broker.redis.settle(self.queue, "ack", acks)
-        except redis.RedisError as exc:
+        except redis.RedisError:
             with self.state.cond:
-                self.state.acks[:0] = acks  # the consumer's next fetch sends them
-            raise ConnectionClosed(exc) from exc
+                self.state.acks[:0] = acks  # the next fetch sends them
+            raise
+        self.state.sent(acks)
 
 
 def make_broker(

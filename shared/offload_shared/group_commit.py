@@ -11,8 +11,12 @@ submits a task's completion and moves on, and the task's message is acked by the
 callback once the commit is done. Either way nothing is acked before its status is committed;
 a crash before the commit leaves the message unacked, and it is delivered again.
 
-While Postgres is unreachable the flusher retries the batch, backing off, for up to
-`retry_seconds`; then the writes fail with StoreUnavailable. If a statement fails for another
+While Postgres is unreachable the flusher retries the batch, backing off. An attempt's outcome
+(complete, retry, fail, stop, interrupt) is retried until it commits, as long as the process
+lives: its message stays unacked meanwhile, and dropping it would leave the task 'running'.
+Claims and give-backs fail with StoreUnavailable after `retry_seconds` (their messages are put
+back for later). A try cut off at commit may have committed unheard: its retry also reports
+what had landed (Transition.landed). If a statement fails for another
 reason (one task's result Postgres refuses, say), the batch is split and each write runs
 alone, so only the bad one fails.
 """
@@ -28,7 +32,7 @@ from typing import Any
 
 from offload_shared.db import Database, wrap_exceptions
 from offload_shared.errors import StoreError, StoreUnavailable
-from offload_shared.transitions import WORKER, Transition
+from offload_shared.transitions import OUTCOMES, WORKER, Transition
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +161,11 @@ class GroupCommit:
                 return
             except StoreUnavailable as exc:
                 unsure = True
-                if time.monotonic() + pause > deadline:
-                    self._fail(batch, exc)
-                    return
+                if time.monotonic() + pause > deadline:  # claims give up; outcomes go on
+                    self._fail([w for w in batch if w.transition not in OUTCOMES], exc)
+                    batch = [w for w in batch if w.transition in OUTCOMES]
+                    if not batch:
+                        return
                 log.warning("Postgres unreachable; retrying %d status write(s) in %.1fs",
                             len(batch), pause)  # fmt: skip
                 time.sleep(pause)

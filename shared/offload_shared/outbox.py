@@ -5,7 +5,12 @@ publish failed (Redis away) or never happened (the process died right after the 
 published by the scheduler's relay. Once a publish succeeded, its rows are no longer needed:
 the sweeper deletes them every `interval` seconds in one statement. A row the sweeper did not
 get to (the process died) makes the relay publish that task once more, which is harmless: the
-queue keeps one message per task and the claim in Postgres runs a task once.
+queue keeps one queued message per task and the claim in Postgres runs a task once.
+
+Rows are deleted by task id. A task that is published, then fails and is retried within the
+sweeper's interval keeps the first row (the retry's insert finds it there), which the sweep
+deletes: if the retry's own publish also failed, the scheduler's republish pass finds the
+overdue task later (OFFLOAD_REPUBLISH_AFTER_SECONDS) instead of the relay within seconds.
 """
 
 from __future__ import annotations
@@ -74,4 +79,7 @@ class OutboxSweeper:
             self._wake.wait()
             self._stop.wait(self.interval)  # gather a batch
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep sweeping; what was not swept is the relay's
+                log.exception("the outbox sweep failed")

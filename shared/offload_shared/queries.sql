@@ -51,6 +51,13 @@ UPDATE offload.tasks SET progress = %(progress)s
 WHERE id = %(id)s AND status = 'running'
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
+-- name: begin_late
+-- An attempt that waited in its worker's lookahead begins: its clock starts now, if the claim
+-- still holds (the reaper may have given up on it meanwhile).
+UPDATE offload.tasks SET started_at = now()
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker_id = %(worker_id)s
+RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
+
 -- name: insert_api_key
 INSERT INTO offload.api_keys (id, tenant, key_hash, prefix)
 VALUES (%(id)s, %(tenant)s, %(key_hash)s, %(prefix)s);

@@ -4,10 +4,12 @@ For each queue `q` (all keys share the hash tag `{q}`, so one queue lives in one
 
     offload:{q}:ready    sorted set  task id -> ready time - (priority - 1) x aging step
     offload:{q}:delayed  sorted set  task id -> due time: delayed tasks, retries in backoff
-    offload:{q}:leases   sorted set  "task id|owner" -> lease expiry: claimed, not yet acked
+    offload:{q}:leases   sorted set  "task id|owner.n" -> lease expiry: claimed, not yet acked
+                                     (n counts the owner's fetches: one member per delivery)
     offload:{q}:msgs     hash        task id -> the encoded Dramatiq message
     offload:{q}:wake     list        wake-up tokens; idle consumers block on it (BLPOP)
     offload:{q}:wake:<owner>  list   a consumer's own token, pushed by its due-time timer
+    offload:{q}:dead     list        the last DEAD_CAP messages Dramatiq gave up on (nack)
 
 A consumer claims with one script (lua/fetch.lua) that acks what it finished, moves due delayed
 messages and expired leases back to the ready set, and pops the lowest scores into its leases.
@@ -15,8 +17,9 @@ The score makes priority strict within a queue, FIFO within a level, and bounded
 task is passed only by more urgent tasks that became ready less than (difference in priority)
 x aging step after it, so under a stream of priority-10 work a priority-1 task waits at most
 9 aging steps longer than it would in a FIFO queue. Every time comes from the Redis server's
-clock (milliseconds from EPOCH_MS), so producers' and consumers' clocks never matter, and
-the messages of one batch are 0.1 microsecond apart in the order they were given.
+clock (milliseconds from EPOCH_MS), so consumers' clocks never matter, and the messages of
+one batch are 0.1 microsecond apart in the order they were given. (A delay is relative: the
+publisher computes it from the task's next_attempt_at in Postgres and its own clock.)
 
 Message ids are task ids: publishing a task twice leaves one message (a ready one keeps its
 place). The Postgres claim, not Redis, guarantees a task runs once.
@@ -61,12 +64,13 @@ class QueueKeys:
     leases: str
     msgs: str
     wake: str
+    dead: str
 
     @classmethod
     def of(cls, queue: str, namespace: str = NAMESPACE) -> QueueKeys:
         base = f"{namespace}:{{{queue}}}"
         return cls(f"{base}:ready", f"{base}:delayed", f"{base}:leases", f"{base}:msgs",
-                   f"{base}:wake")  # fmt: skip
+                   f"{base}:wake", f"{base}:dead")  # fmt: skip
 
     def own_wake(self, owner: str) -> str:
         return f"{self.wake}:{owner}"
@@ -135,6 +139,8 @@ class Channel:
 
 
 def lease_member(task_id: str, owner: str) -> str:
+    """A lease's member; `owner` is the one the fetch was given (a consumer passes its own
+    name and a fetch number, so that every delivery has a member of its own)."""
     return f"{task_id}|{owner}"
 
 
@@ -159,7 +165,6 @@ class RedisQueues:
         self._retract = client.register_script(_lua("retract"))
         self._local = threading.local()
         self._channels: weakref.WeakSet[Channel] = weakref.WeakSet()
-        self.dead_key = f"{namespace}:dead"
         self.undecodable_key = f"{namespace}:undecodable"
 
     def keys(self, queue: str) -> QueueKeys:
@@ -210,24 +215,38 @@ class RedisQueues:
         messages = [(pairs[i].decode(), pairs[i + 1]) for i in range(0, len(pairs), 2)]
         return Fetched(messages, None if due < 0 else due, int(reply[1]))
 
-    def settle(self, queue: str, mode: str, members: Sequence[str], *, delay_ms: int = 0) -> int:
-        """`ack`, `requeue`, `release` (after delay_ms) or `dead` leased messages."""
+    def settle(
+        self,
+        queue: str,
+        mode: str,
+        members: Sequence[str],
+        *,
+        delay_ms: int = 0,
+        payloads: Sequence[bytes] = (),
+    ) -> int:
+        """`ack`, `requeue`, `release` (after delay_ms) or `dead` leased messages; requeue and
+        release take each member's payload too."""
         if not members:
             return 0
         k = self.keys(queue)
+        if mode in ("requeue", "release"):
+            assert len(payloads) == len(members), "requeue and release take the payloads"
+            tail: list[Any] = [x for pair in zip(members, payloads, strict=True) for x in pair]
+        else:
+            tail = list(members)
         return int(
             self._settle(
-                keys=[k.ready, k.delayed, k.leases, k.msgs, k.wake, self.dead_key],
-                args=[mode, self.aging_ms, delay_ms, WAKE_CAP, DEAD_CAP, *members],
+                keys=[k.ready, k.delayed, k.leases, k.msgs, k.wake, k.dead],
+                args=[mode, self.aging_ms, delay_ms, WAKE_CAP, DEAD_CAP, *tail],
             )
         )
 
     def renew(self, queue: str, members: Iterable[str]) -> None:
         """Extend the leases still held (XX: a lease already given back stays given back)."""
-        expiry = self.server_ms() + self.lease_ms
-        mapping = dict.fromkeys(members, expiry)
-        if mapping:
-            self.client.zadd(self.keys(queue).leases, mapping, xx=True)
+        members = list(members)
+        if members:
+            expiry = self.server_ms() + self.lease_ms
+            self.client.zadd(self.keys(queue).leases, dict.fromkeys(members, expiry), xx=True)
 
     def retract(self, queue: str, ids: Sequence[str]) -> int:
         if not ids:
@@ -273,7 +292,7 @@ class RedisQueues:
 
     def flush(self, queue: str) -> None:
         k = self.keys(queue)
-        self.client.delete(k.ready, k.delayed, k.leases, k.msgs, k.wake)
+        self.client.delete(k.ready, k.delayed, k.leases, k.msgs, k.wake, k.dead)
 
     def server_ms(self) -> float:
         """The Redis server's clock, as the scripts count it (from EPOCH_MS)."""

@@ -283,6 +283,12 @@ class TaskStore:
         """A shutdown cut the attempt short: pending again, no retry spent."""
         return _task(self.writer.write(tr.INTERRUPT, _attempt(attempt)))
 
+    def begin_late(self, attempt: Task) -> bool | None:
+        """An attempt begins after waiting in its worker's lookahead: started_at moves to now.
+        None if its claim no longer holds; else whether a cancel was requested meanwhile."""
+        row = self.db.fetch_one(query("begin_late"), _attempt(attempt))
+        return None if row is None else bool(row["cancel_requested"])
+
     def set_progress(self, task_id: uuid.UUID, percent: int) -> bool:
         """Record progress; True when a cancel has been requested for the task."""
         row = self.db.fetch_one(

@@ -110,5 +110,7 @@ REPUBLISH = Transition("republish", (P,), (P,), (), returns_tasks=False, publish
 
 ALL = (CREATE, CLAIM, COMPLETE, RETRY, FAIL, STOP, INTERRUPT, GIVE_BACK, CANCEL, RESUBMIT, REAP,
        REPUBLISH)  # fmt: skip
+# A worker's outcomes of an attempt: they must not be lost (group_commit.py retries them).
+OUTCOMES = (COMPLETE, RETRY, FAIL, STOP, INTERRUPT)
 # The worker's transitions, in the order one group commit runs them.
 WORKER = (COMPLETE, FAIL, STOP, RETRY, INTERRUPT, GIVE_BACK, CLAIM)

@@ -23,6 +23,7 @@ from tests.faults.harness import (
     all_in,
     executions,
     status_counts,
+    task_ids_in_hand,
     tasks_of,
     worker_pids,
 )
@@ -250,3 +251,32 @@ def test_a_hundred_thousand_delayed_tasks_stay_out_of_the_worker(
            f"from {before / 1024:.0f} to {after / 1024:.0f} MiB")  # fmt: skip
     assert after - before < 10 * 1024
     assert status_counts(db, tenant) == {"pending": MANY}
+
+
+@pytest.mark.timeout(120)
+def test_a_claim_that_waited_behind_a_slow_task_is_checked_before_it_runs(
+    system, publisher, db, tenant, redis_client
+):
+    # One thread, one task of lookahead: the worker claims `reaped` and `cancelled` while
+    # `slow` holds its thread. Meanwhile the reaper gives up on the first (as it does when a
+    # claim outlives the task's time limit) and a cancel is requested for the second.
+    store = TaskStore(db)
+    slow = submit(store, publisher, new_task(WORK, tenant, {"seconds": 4}, priority=10))
+    reaped = submit(store, publisher, new_task(WORK, tenant, {}, priority=5))
+    cancelled = submit(store, publisher, new_task(WORK, tenant, {}, priority=1))
+    system.worker(OFFLOAD_WORKER_THREADS="1", OFFLOAD_WORKER_LOOKAHEAD="2")
+    wait_for(lambda: all_in(db, tenant, "running", 3), timeout=30)
+    db.fetch_one(
+        "UPDATE offload.tasks SET status = 'pending', worker_id = NULL WHERE id = %(id)s"
+        " RETURNING id",
+        {"id": reaped.id},
+    )
+    store.cancel(tenant, cancelled.id)
+
+    wait_for(lambda: store.get(tenant, cancelled.id).status == "cancelled", timeout=30)
+    # Every message settled (the scheduler of this suite is not running: nothing else acts).
+    wait_for(lambda: not task_ids_in_hand(redis_client) & {reaped.id, cancelled.id}, timeout=10)
+    assert store.get(tenant, slow.id).status == "completed"
+    assert store.get(tenant, reaped.id).status == "pending"  # left to the reaper's new attempt
+    ran = executions(system.execution_log, [slow.id, reaped.id, cancelled.id])
+    assert ran == {slow.id: 1}  # neither waiting claim ran

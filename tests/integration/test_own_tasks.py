@@ -62,6 +62,32 @@ def test_a_worker_runs_it_with_task_actor(db, tenant, redis_broker, run_worker):
     assert (done.status, done.result) == ("completed", {"resized": "i-2", "width": 320})
 
 
+@pytest.mark.parametrize(
+    ("result", "why"),
+    [({"at": {1, 2}}, "not JSON: Type is not JSON serializable: set"),
+     ({"text": "a\x00b"}, "it holds a NUL character")],
+)  # fmt: skip
+def test_a_result_postgres_cannot_store_fails_the_task_and_says_why(
+    db, tenant, redis_broker, run_worker, result, why
+):
+    from offload_shared.enqueue import new_task, submit
+    from offload_shared.publisher import Publisher
+
+    @task_actor(RESIZE, broker=redis_broker)
+    def resize(task):
+        return result
+
+    run_worker(redis_broker)
+    task = submit(
+        TaskStore(db),
+        Publisher(redis_broker),
+        new_task(RESIZE, tenant, RESIZE.load_params({"image_id": "i-3", "width": 1})),
+    )
+    done = wait_for(lambda: (t := TaskStore(db).get(tenant, task.id)).completed_at and t)
+    assert (done.status, done.attempts, done.result) == ("failed", 1, None)  # no retry
+    assert done.error_message == f"PermanentTaskError: the result cannot be stored ({why})"
+
+
 def test_registering_checks_the_entry_and_refuses_a_second_one_under_its_name():
     assert register(RESIZE) is RESIZE  # the same entry again: harmless
     with pytest.raises(ConfigError, match="already in the catalog"):

@@ -130,14 +130,34 @@ def test_a_retracted_message_is_never_delivered(queues, redis_client):
     [("requeue", 1, 0, 0), ("release", 0, 1, 0), ("dead", 0, 0, 1), ("ack", 0, 0, 0)],
 )
 def test_settling_a_lease(queues, redis_client, mode, ready, delayed, dead):
-    [task_id] = push(queues, message())
+    sent = message()
+    [task_id] = push(queues, sent)
     claim_all(queues, "w1")
-    assert queues.settle(Q, mode, [lease_member(task_id, "w1")], delay_ms=60_000) == 1
+    payloads = [sent.payload] if mode in ("requeue", "release") else []
+    member = lease_member(task_id, "w1")
+    assert queues.settle(Q, mode, [member], delay_ms=60_000, payloads=payloads) == 1
     keys = QueueKeys.of(Q)
     assert redis_client.zcard(keys.leases) == 0
     assert (redis_client.zcard(keys.ready), redis_client.zcard(keys.delayed)) == (ready, delayed)
-    assert redis_client.llen(queues.dead_key) == dead
+    assert redis_client.llen(keys.dead) == dead
     assert redis_client.hexists(keys.msgs, task_id) == bool(ready or delayed)
+
+
+def test_a_second_delivery_survives_the_first_ones_late_ack(queues, redis_client):
+    # A lease that lapsed (a stalled process) comes back and is delivered again; the first
+    # delivery's late ack must not take the second one's lease or payload with it.
+    sent = message()
+    [task_id] = push(queues, sent)
+    claim_all(queues, "w1.1")
+    keys = QueueKeys.of(Q)
+    redis_client.zadd(keys.leases, {lease_member(task_id, "w1.1"): 0})  # lapsed
+    assert claim_all(queues, "w1.2") == [task_id]  # reclaimed and delivered again
+    queues.fetch(Q, "w1.3", 0, acks=[lease_member(task_id, "w1.1")])  # the late ack
+    assert redis_client.zscore(keys.leases, lease_member(task_id, "w1.2")) is not None
+    # Its payload went with the ack (no queued copy was left), but a requeue restores it.
+    member = lease_member(task_id, "w1.2")
+    assert queues.settle(Q, "requeue", [member], payloads=[sent.payload]) == 1
+    assert claim_all(queues, "w1.4") == [task_id]
 
 
 def test_wake_up_tokens_are_capped(queues, redis_client):

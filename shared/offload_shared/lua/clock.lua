@@ -9,5 +9,5 @@ local function boost(payload, aging)
   local ok, message = pcall(cjson.decode, payload)
   local priority = ok and type(message) == 'table' and type(message.options) == 'table'
     and tonumber(message.options.priority)
-  return ((priority or 1) - 1) * aging
+  return ((priority or 5) - 1) * aging  -- 5: broker.DEFAULT_PRIORITY
 end

@@ -27,7 +27,13 @@ from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
-from offload_shared.broker import Leased, OffloadBroker, ack_after, release_later
+from offload_shared.broker import (
+    RECHECK_AFTER_SECONDS,
+    Leased,
+    OffloadBroker,
+    ack_after,
+    release_later,
+)
 from offload_shared.db import Database
 from offload_shared.errors import (
     OffloadError,
@@ -125,6 +131,10 @@ class TaskStatusMiddleware(Middleware):
             broker.admit = self.admit
             broker.give_back = self.give_back
 
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        if isinstance(broker, OffloadBroker):  # claim nothing more: it would only be given back
+            broker.draining = True
+
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         self.runtime.get().close()
 
@@ -157,7 +167,21 @@ class TaskStatusMiddleware(Middleware):
         task = message.admitted if batch else self._claim(message)
         if task is None:
             raise SkipMessage("task is not pending (cancelled, finished or running elsewhere)")
+        if isinstance(message, Leased) and message.waited() > RECHECK_AFTER_SECONDS:
+            self._begin_late(message, task)
         _CURRENT.set(_Run(task, self.store))
+
+    def _begin_late(self, message: Leased, task: Task) -> None:
+        """A claim that waited behind slow tasks: make sure it still holds before running."""
+        try:
+            cancel_requested = self.store.begin_late(task)
+        except StoreError:
+            return  # run it: its outcome is written only if the attempt is still its own
+        if cancel_requested is None:
+            raise SkipMessage("the claim was given up on while the task waited (reaped)")
+        if cancel_requested:
+            ack_after(message, self.store.stop(task))
+            raise SkipMessage("cancelled while it waited for a thread")
 
     def _claim(self, message: MessageProxy) -> Task | None:
         """One claim, for messages not admitted in a batch (e.g. on StubBroker in tests)."""
