@@ -302,18 +302,19 @@ class _Consumer(Consumer):
                 return self.cache.popleft()
             with state.cond:
                 free = 0 if self.broker.draining else self.prefetch - state.busy
-                if free <= 0 and not state.acks:  # every thread is busy: an ack wakes us
+                if free <= 0:  # every thread is busy: a finished one wakes us
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    state.cond.wait(remaining)
-                    continue
-                acks, state.acks = state.acks, []
-                state.fetches += 1
-                owner = f"{self.owner}.{state.fetches}"  # a member of its own per delivery
-            if free <= 0:  # only acks to send
+                    if remaining > 0:
+                        state.cond.wait(remaining)
+                        continue
+                    acks, state.acks = state.acks, []
+                else:
+                    acks, state.acks = state.acks, []
+                    state.fetches += 1
+                    owner = f"{self.owner}.{state.fetches}"  # a member of its own per delivery
+            if free <= 0:  # busy for a whole idle timeout: send the acks on their own
                 self._send_acks(acks)
-                continue
+                return None
             try:
                 fetched = self.broker.redis.fetch(
                     self.queue, owner, free, acks, channel=self.channel
