@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import orjson
@@ -44,25 +43,23 @@ from dramatiq.middleware import Middleware
 
 from offload_shared.group_commit import Write
 from offload_shared.models import Task
-from offload_shared.redis_queue import KEEP_BYTES, NAMESPACE, Outgoing, RedisQueues, lease_member
+from offload_shared.redis_connection import RedisTarget
+from offload_shared.redis_queue import (
+    EPOCH_MS,
+    KEEP_BYTES,
+    NAMESPACE,
+    Outgoing,
+    RedisQueues,
+    Restored,
+    lease_member,
+)
 
 log = logging.getLogger(__name__)
 
-# Timeouts only take effect inside the URL for redis-py's from_url; keep a lost server from
-# hanging a thread, and check idle connections before reuse.
-URL_TIMEOUTS = {"socket_timeout": "5", "socket_connect_timeout": "2", "health_check_interval": "30"}
 DEFAULT_PRIORITY = 5
 ADMIT_FAILURE_RELEASE_MS = 5_000
 CLOSE_WAIT_SECONDS = 10.0
 RECHECK_AFTER_SECONDS = 2.0  # an admitted message that waited longer re-checks its claim
-
-
-def redis_url_with_timeouts(url: str) -> str:
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    for key, value in URL_TIMEOUTS.items():
-        query.setdefault(key, value)
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def task_message(task: Task) -> Message[Any]:
@@ -159,7 +156,7 @@ class _QueueState:
 class OffloadBroker(Broker):
     def __init__(
         self,
-        url: str,
+        redis_at: str | RedisTarget,
         *,
         middleware: Sequence[Middleware] = (),
         namespace: str = NAMESPACE,
@@ -168,7 +165,8 @@ class OffloadBroker(Broker):
         prefetch: int | None = None,
     ) -> None:
         super().__init__(middleware=list(middleware))
-        self.client = redis.Redis.from_url(redis_url_with_timeouts(url))
+        target = RedisTarget(redis_at) if isinstance(redis_at, str) else redis_at
+        self.client = target.client()
         self.redis = RedisQueues(
             self.client,
             namespace=namespace,
@@ -246,6 +244,21 @@ class OffloadBroker(Broker):
                 Outgoing(message.message_id, priority, delay, encode(message))
             )
         self.redis.push(batches)
+
+    def restore(self, tasks: Sequence[Task]) -> int:
+        """Put back the missing messages of pending tasks (see RedisQueues.restore)."""
+        batches: dict[str, list[Restored]] = {}
+        for task in tasks:
+            ready_at = task.next_attempt_at or task.created_at
+            batches.setdefault(task.queue, []).append(
+                Restored(
+                    str(task.id),
+                    task.priority,
+                    ready_at.timestamp() * 1000 - EPOCH_MS,
+                    encode(task_message(task)),
+                )
+            )
+        return sum(self.redis.restore(queue, batch) for queue, batch in batches.items())
 
     def retract(self, queue: str, message_ids: Sequence[str]) -> int:
         return self.redis.retract(queue, message_ids)
@@ -520,7 +533,7 @@ class _Consumer(Consumer):
 
 
 def make_broker(
-    redis_url: str,
+    redis_at: str | RedisTarget,
     middleware: Sequence[Middleware] = (),
     *,
     aging_seconds: float = 60.0,
@@ -529,7 +542,7 @@ def make_broker(
 ) -> OffloadBroker:
     """An OffloadBroker with exactly the middleware given (Dramatiq's defaults are not added)."""
     return OffloadBroker(
-        redis_url,
+        redis_at,
         middleware=middleware,
         aging_seconds=aging_seconds,
         lease_seconds=lease_seconds,

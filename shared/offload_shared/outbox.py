@@ -9,8 +9,9 @@ queue keeps one queued message per task and the claim in Postgres runs a task on
 
 Rows are deleted by task id. A task that is published, then fails and is retried within the
 sweeper's interval keeps the first row (the retry's insert finds it there), which the sweep
-deletes: if the retry's own publish also failed, the scheduler's republish pass finds the
-overdue task later (OFFLOAD_REPUBLISH_AFTER_SECONDS) instead of the relay within seconds.
+deletes: if the retry's own publish also failed, the scheduler's reconciliation finds the
+task missing from Redis later (its slow walk, OFFLOAD_REPUBLISH_AFTER_SECONDS) instead of the
+relay within seconds.
 """
 
 from __future__ import annotations

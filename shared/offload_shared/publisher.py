@@ -55,6 +55,17 @@ class Publisher:
         if self.outbox is not None:
             self.outbox.published([task.id for task in tasks])
 
+    def restore(self, tasks: Sequence[Task]) -> int:
+        """Put back the messages of pending tasks that Redis lost (reconciliation), each at the
+        place its ready time gives it; those still queued are left alone. Returns how many
+        were put back; raises BrokerUnavailable."""
+        if not isinstance(self.broker, OffloadBroker) or not tasks:
+            return 0
+        try:
+            return self.broker.restore(tasks)
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+
     def retract(self, task: Task) -> None:
         """Take a cancelled task's message back from its queue (best effort: if it stays, the
         claim in Postgres skips it when it comes up)."""
@@ -69,6 +80,15 @@ class Publisher:
         try:
             if isinstance(self.broker, OffloadBroker):
                 self.broker.client.ping()
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
+
+    def eviction_warning(self) -> str | None:
+        """Whether Redis may evict queue keys (see RedisQueues.eviction_warning)."""
+        if not isinstance(self.broker, OffloadBroker):
+            return None
+        try:
+            return self.broker.redis.eviction_warning()
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
 

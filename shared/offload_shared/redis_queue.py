@@ -23,10 +23,16 @@ publisher computes it from the task's next_attempt_at in Postgres and its own cl
 
 Message ids are task ids: publishing a task twice leaves one message (a ready one keeps its
 place). The Postgres claim, not Redis, guarantees a task runs once.
+
+`offload:epoch` holds the run id of the server whose queues were last reconciled with
+Postgres: a server that restarted (empty or not), a flushed one (the key is gone) or a replica
+promoted by a failover does not match it, and the scheduler puts back every pending task's
+message that is missing (lua/restore.lua), then writes the key again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -37,6 +43,8 @@ from importlib import resources
 from typing import Any
 
 import redis
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "offload"
 # Scores count milliseconds from this instant (2026-01-01), so that doubles keep the precision
@@ -77,6 +85,16 @@ class QueueKeys:
 
 
 @dataclass(frozen=True)
+class Restored:
+    """One pending task's message to put back if it is missing: `at_ms` is its ready time."""
+
+    id: str
+    priority: int
+    at_ms: float
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """One message to publish: its task id, priority (1-10), delay and encoded message."""
 
@@ -111,7 +129,11 @@ class Channel:
 
     def call(self, *args: Any) -> Any:
         if self._conn is None:
-            self._conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
+            # Connect explicitly: a Sentinel connection finds the master in connect(), which
+            # send_command's own implicit connect skips (it would dial the default address).
+            conn.connect()
+            self._conn = conn
         try:
             self._conn.send_command(*args)
             return self._conn.read_response()
@@ -163,9 +185,11 @@ class RedisQueues:
         self._fetch = client.register_script(_lua("fetch"))
         self._settle = client.register_script(_lua("settle"))
         self._retract = client.register_script(_lua("retract"))
+        self._restore = client.register_script(_lua("restore"))
         self._local = threading.local()
         self._channels: weakref.WeakSet[Channel] = weakref.WeakSet()
         self.undecodable_key = f"{namespace}:undecodable"
+        self.epoch_key = f"{namespace}:epoch"
 
     def keys(self, queue: str) -> QueueKeys:
         return QueueKeys.of(queue, self.namespace)
@@ -179,6 +203,58 @@ class RedisQueues:
             for m in messages:
                 args += [m.id, m.priority, max(0, m.delay_ms), m.payload]
             self._thread_channel().evalsha(self._push, [k.ready, k.delayed, k.msgs, k.wake], args)
+
+    def restore(self, queue: str, messages: Sequence[Restored]) -> int:
+        """Put back those of `messages` that are neither ready nor delayed; returns how many."""
+        if not messages:
+            return 0
+        k = self.keys(queue)
+        args: list[Any] = [self.aging_ms, WAKE_CAP]
+        for m in messages:
+            args += [m.id, m.priority, m.at_ms, m.payload]
+        return int(self._restore(keys=[k.ready, k.delayed, k.msgs, k.wake], args=args))
+
+    def identity(self) -> tuple[str | None, str | None]:
+        """(the server's run id, or None if INFO is not allowed; the epoch key's value)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.epoch_key)
+        pipe.info("server")
+        epoch, info = pipe.execute(raise_on_error=False)
+        if isinstance(epoch, Exception):
+            raise epoch
+        run_id = info.get("run_id") if isinstance(info, dict) else None
+        return (str(run_id) if run_id else None), (epoch.decode() if epoch else None)
+
+    def set_epoch(self, value: str) -> None:
+        self.client.set(self.epoch_key, value)
+
+    def eviction_policy(self) -> str | None:
+        """The server's maxmemory-policy, or None if it does not say."""
+        try:
+            policy = self.client.info("memory").get("maxmemory_policy")
+        except redis.ResponseError:  # INFO not allowed (a managed service, an ACL)
+            return None
+        return str(policy) if policy else None
+
+    def eviction_warning(self) -> str | None:
+        """What to tell an operator if Redis may evict queue keys (None: it may not, or it
+        does not say); raises redis.RedisError if Redis is away."""
+        policy = self.eviction_policy()
+        if policy in (None, "noeviction"):
+            return None
+        return (
+            f"Redis maxmemory-policy is {policy}, not noeviction: an evicted queue key is work "
+            "that waits for the scheduler's reconciliation (OFFLOAD_REPUBLISH_AFTER_SECONDS)"
+        )
+
+    def warn_if_evicting(self) -> None:
+        """At a service's start: log the eviction warning, if any (Redis away: nothing)."""
+        try:
+            warning = self.eviction_warning()
+        except redis.RedisError:
+            return
+        if warning is not None:
+            log.warning("%s", warning)
 
     def channel(self) -> Channel:
         """A channel for one consumer (it closes it when it closes)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from offload_shared.errors import ConfigError
+from offload_shared.redis_connection import RedisTarget
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 
@@ -64,6 +65,10 @@ class Settings:
     # URLs may embed passwords: kept out of repr() so a logged Settings leaks nothing.
     database_url: str = field(default="postgresql://localhost/offload", repr=False)
     redis_url: str = field(default="redis://localhost:6379/0", repr=False)
+    redis_tls_ca_file: str | None = None
+    redis_tls_cert_file: str | None = None
+    redis_tls_key_file: str | None = None
+    redis_sentinel_password: str | None = field(default=None, repr=False)
     api_host: str = "0.0.0.0"  # noqa: S104 - containers listen on all interfaces
     api_port: int = 8000
     api_workers: int = 1
@@ -92,7 +97,7 @@ class Settings:
     cancel_grace_seconds: float = 30.0
     relay_interval_seconds: float = 0.5
     reaper_interval_seconds: float = 2.0
-    republish_after_seconds: float = 300.0
+    republish_after_seconds: float = 30.0
     idempotency_ttl_hours: int = 48
     health_port: int = 0
     health_stale_seconds: float = 120.0
@@ -119,6 +124,10 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or cls.redis_url,
+            redis_tls_ca_file=env.get("OFFLOAD_REDIS_TLS_CA_FILE") or None,
+            redis_tls_cert_file=env.get("OFFLOAD_REDIS_TLS_CERT_FILE") or None,
+            redis_tls_key_file=env.get("OFFLOAD_REDIS_TLS_KEY_FILE") or None,
+            redis_sentinel_password=env.get("OFFLOAD_REDIS_SENTINEL_PASSWORD") or None,
             api_host=env.get("OFFLOAD_API_HOST") or cls.api_host,
             api_port=_int(env, "API_PORT", cls.api_port, minimum=1),
             api_workers=_int(env, "OFFLOAD_API_WORKERS", cls.api_workers, minimum=1),
@@ -187,4 +196,14 @@ class Settings:
                 for h in env.get("OFFLOAD_SYNC_ALLOWED_HOSTS", "").split(",")
                 if h.strip()
             ),
+        )
+
+    @property
+    def redis(self) -> RedisTarget:
+        return RedisTarget(
+            self.redis_url,
+            tls_ca_file=self.redis_tls_ca_file,
+            tls_cert_file=self.redis_tls_cert_file,
+            tls_key_file=self.redis_tls_key_file,
+            sentinel_password=self.redis_sentinel_password,
         )

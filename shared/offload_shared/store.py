@@ -305,10 +305,6 @@ class TaskStore:
             )
         return Reaped(int(row["requeued"]), int(row["ended"]))
 
-    def republish_overdue(self, *, after_seconds: float, limit: int = 1_000) -> int:
-        with self.db.connection() as conn:
-            return len(tr.REPUBLISH.run(conn, after_seconds=after_seconds, limit=limit))
-
 
 def _created(news: Sequence[NewTask], rows: list[Row], created: list[Row]) -> list[Task]:
     by_id = {row["id"]: row for row in created}

@@ -9,15 +9,15 @@
               │          │  │ │      give_back │   stop (after a    ┌───────────┐   │
               │  cancel  │  │ │                └─────────────────▶  │ cancelled │ ──┤
               │ (pending)└──┼─┼───────────────── cancel request) ─▶ └───────────┘   │
-              │             │ └─ republish (pending -> pending)                     │
+              │             │                                                       │
               └─────────────┴─────────────── resubmit (an API retry) ──────────────┘
 
 `cancel` moves a pending task to cancelled at once; of a running one it only records the
 request, and the task stops at its next checkpoint (`stop`). `give_back` undoes a claim whose
 task never started (a worker claims a few tasks ahead of its free threads and gives back those
-it still holds when it shuts down). `republish` gives an overdue pending task a new outbox row;
-`reap` sends a lost worker's running tasks round again, or ends them once their retries are
-spent.
+it still holds when it shuts down). `reap` sends a lost worker's running tasks round again, or
+ends them once their retries are spent. (A pending task whose message Redis lost changes no
+status: the scheduler's reconciliation puts the message back.)
 
 Each transition is one set-based statement in transitions.sql (one JSON array in, an object
 per task), which updates the rows and appends their history rows in the same statement; the
@@ -106,10 +106,8 @@ CANCEL = Transition("cancel", (P, R), (X, R), ("id", "tenant"), returns_tasks=Tr
 RESUBMIT = Transition("resubmit", (F, X), (P,), ("id", "tenant"), returns_tasks=True,
                       publishes=True)  # fmt: skip
 REAP = Transition("reap", (R,), (P, F, X), (), returns_tasks=False, publishes=True)
-REPUBLISH = Transition("republish", (P,), (P,), (), returns_tasks=False, publishes=True)
 
-ALL = (CREATE, CLAIM, COMPLETE, RETRY, FAIL, STOP, INTERRUPT, GIVE_BACK, CANCEL, RESUBMIT, REAP,
-       REPUBLISH)  # fmt: skip
+ALL = (CREATE, CLAIM, COMPLETE, RETRY, FAIL, STOP, INTERRUPT, GIVE_BACK, CANCEL, RESUBMIT, REAP)
 # A worker's outcomes of an attempt: they must not be lost (group_commit.py retries them).
 OUTCOMES = (COMPLETE, RETRY, FAIL, STOP, INTERRUPT)
 # The worker's transitions, in the order one group commit runs them.

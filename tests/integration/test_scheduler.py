@@ -97,7 +97,7 @@ def test_reaper_requeues_a_task_whose_worker_died_as_a_failed_attempt(db, tenant
     task = create(db, tenant)
     published(db, task.id)
     lose_worker(db, task.id)
-    reaped = reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
+    reaped = reap_once(TaskStore(db), lost_seconds=10)
     assert reaped.requeued >= 1
     after = TaskStore(db).get(tenant, task.id)
     assert (after.status, after.retry_count, after.worker_id) == ("pending", 1, None)
@@ -110,7 +110,7 @@ def test_reaper_fails_a_task_that_keeps_killing_its_worker(db, tenant):
     for _ in range(3):
         published(db, task.id)
         lose_worker(db, task.id)
-        reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
+        reap_once(TaskStore(db), lost_seconds=10)
     after = TaskStore(db).get(tenant, task.id)
     assert (after.status, after.attempts, after.retry_count) == ("failed", 3, 2)
     assert "no retries left" in after.error_message
@@ -121,23 +121,8 @@ def test_reaper_leaves_tasks_of_live_workers_alone(db, tenant):
     worker = lose_worker(db, task.id)
     with db.connection() as conn:
         conn.execute("UPDATE offload.workers SET seen_at = now() WHERE id = %(w)s", {"w": worker})
-    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
+    reap_once(TaskStore(db), lost_seconds=10)
     assert TaskStore(db).get(tenant, task.id).status == "running"
-
-
-def test_reaper_republishes_a_pending_task_whose_message_was_lost(db, tenant):
-    task = create(db, tenant)
-    published(db, task.id)
-    with db.connection() as conn:
-        conn.execute(
-            "UPDATE offload.tasks SET created_at = now() - interval '1 hour' WHERE id = %(id)s",
-            {"id": task.id},
-        )
-    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
-    assert task.id in outbox_ids(db)
-    published(db, task.id)
-    reap_once(TaskStore(db), lost_seconds=10, republish_after_seconds=300)
-    assert task.id not in outbox_ids(db)  # at most once per window
 
 
 def test_only_one_scheduler_holds_the_leader_lock(infra):

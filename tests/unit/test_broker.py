@@ -1,8 +1,7 @@
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
 
-from offload_shared.broker import redis_url_with_timeouts, task_message
+from offload_shared.broker import task_message
 from offload_shared.models import Task
 
 
@@ -29,14 +28,6 @@ def make_task(**overrides):
         completed_at=None,
     )
     return Task(**(values | overrides))
-
-
-def test_timeouts_are_added_to_the_url_and_existing_ones_kept():
-    url = redis_url_with_timeouts("redis://localhost:6379/2?socket_timeout=9")
-    query = parse_qs(urlsplit(url).query)
-    assert query["socket_timeout"] == ["9"]
-    assert query["socket_connect_timeout"] == ["2"]
-    assert urlsplit(url).path == "/2"
 
 
 def test_message_id_is_the_task_id_and_params_stay_out_of_the_message():

@@ -2,7 +2,8 @@
 
 Redis is reported by /readyz but does not make the API unready: while Redis is away, tasks wait
 in the outbox and are published when it returns, so taking the API out of its load balancer
-would only turn a delay into errors.
+would only turn a delay into errors. A Redis that may evict keys (a maxmemory-policy other
+than noeviction) is named in `checks.redis_eviction`.
 """
 
 from __future__ import annotations
@@ -43,5 +44,12 @@ class Ready(MethodView):
                 checks[name] = str(exc)
         if checks["postgres"] != "ok":
             return {"status": "unavailable", "checks": checks}, 503
+        if checks["redis"] == "ok":
+            try:
+                warning = svc.publisher.eviction_warning()
+            except OffloadError as exc:
+                warning = str(exc)
+            if warning is not None:
+                checks["redis_eviction"] = warning
         degraded = checks["redis"] != "ok"
         return {"status": "degraded" if degraded else "ok", "checks": checks}, 200

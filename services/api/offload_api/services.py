@@ -38,14 +38,13 @@ def init_app(app: Flask, settings: Settings) -> Services:
         statement_timeout_ms=settings.statement_timeout_ms,
         application_name="offload-api",
     )
+    broker = make_broker(settings.redis, aging_seconds=settings.priority_aging_seconds)
+    broker.redis.warn_if_evicting()
     services = Services(
         settings=settings,
         db=db,
         store=TaskStore(db),
-        publisher=Publisher(
-            make_broker(settings.redis_url, aging_seconds=settings.priority_aging_seconds),
-            OutboxSweeper(db),
-        ),
+        publisher=Publisher(broker, OutboxSweeper(db)),
         keys=KeyResolver(db),
         artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
     )

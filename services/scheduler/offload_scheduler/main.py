@@ -17,12 +17,13 @@ from types import FrameType
 
 from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import housekeeping, reap_once
+from offload_scheduler.reconcile import Reconciler
 from offload_scheduler.relay import relay_once
 from offload_shared import probe
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
-from offload_shared.errors import OffloadError
+from offload_shared.errors import BrokerUnavailable, OffloadError
 from offload_shared.publisher import Publisher
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
@@ -39,9 +40,13 @@ class Scheduler:
         self.beacon = beacon  # the health port's sign of life: one touch per turn of the loop
         self.db = Database(settings.database_url, max_size=2, application_name="offload-scheduler")
         self.store = TaskStore(self.db)
-        self.publisher = Publisher(
-            make_broker(settings.redis_url, aging_seconds=settings.priority_aging_seconds)
+        broker = make_broker(settings.redis, aging_seconds=settings.priority_aging_seconds)
+        broker.redis.warn_if_evicting()
+        self.publisher = Publisher(broker)
+        self.reconciler = Reconciler(
+            self.db, broker.redis, self.publisher, window_seconds=settings.republish_after_seconds
         )
+        self._redis_away = False
         self.leader = LeaderLock(settings.database_url)
         self.artifacts = PostgresArtifacts(self.db, ttl=timedelta(days=settings.artifact_ttl_days))
         self.stop = threading.Event()
@@ -55,6 +60,7 @@ class Scheduler:
                 self.stop.wait(FOLLOWER_POLL_SECONDS)
                 continue
             now = time.monotonic()
+            self._reconcile()
             try:
                 relay_once(self.db, self.publisher)
                 # Judge workers only after a whole lost-worker window as leader: right after
@@ -62,11 +68,7 @@ class Scheduler:
                 # had the chance to beat again, and their running tasks would be run twice.
                 judged = self.leader.held_for() >= self.settings.worker_lost_seconds
                 if judged and now >= next_reap:
-                    reap_once(
-                        self.store,
-                        lost_seconds=self.settings.worker_lost_seconds,
-                        republish_after_seconds=self.settings.republish_after_seconds,
-                    )
+                    reap_once(self.store, lost_seconds=self.settings.worker_lost_seconds)
                     next_reap = now + self.settings.reaper_interval_seconds
                 if now >= next_housekeeping:
                     housekeeping(self.db, idempotency_ttl_hours=self.settings.idempotency_ttl_hours)
@@ -76,6 +78,18 @@ class Scheduler:
                 log.warning("scheduler pass failed: %s", exc)
             self.stop.wait(self.settings.relay_interval_seconds)
         self.close()
+
+    def _reconcile(self) -> None:
+        try:
+            self.reconciler.run_once()
+        except BrokerUnavailable as exc:
+            if not self._redis_away:
+                log.warning("reconciliation paused: %s", exc)
+            self._redis_away = True
+            return
+        except OffloadError as exc:
+            log.warning("reconciliation pass failed: %s", exc)
+        self._redis_away = False
 
     def close(self) -> None:
         self.leader.release()

@@ -26,3 +26,15 @@ WHERE (tenant, key) IN (
     WHERE created_at < now() - make_interval(hours => %(hours)s)
     LIMIT 1000
 );
+
+-- name: pending_after
+-- Reconciliation: the next pending tasks after a cursor, in the order they became ready (the
+-- partial index tasks_pending_due), at most `older_than_seconds` past due if that is given.
+SELECT t.* FROM offload.tasks t
+WHERE t.status = 'pending'
+  AND coalesce(t.next_attempt_at, t.created_at) >= %(after_due)s
+  AND (coalesce(t.next_attempt_at, t.created_at), t.id) > (%(after_due)s, %(after_id)s)
+  AND (%(older_than_seconds)s::float8 IS NULL OR coalesce(t.next_attempt_at, t.created_at)
+       < now() - make_interval(secs => %(older_than_seconds)s::float8))
+ORDER BY coalesce(t.next_attempt_at, t.created_at), t.id
+LIMIT %(limit)s;
