@@ -60,7 +60,7 @@ class Scheduler:
                 self.stop.wait(FOLLOWER_POLL_SECONDS)
                 continue
             now = time.monotonic()
-            self._reconcile()
+            more = self._reconcile()
             try:
                 relay_once(self.db, self.publisher)
                 # Judge workers only after a whole lost-worker window as leader: right after
@@ -76,20 +76,23 @@ class Scheduler:
                     next_housekeeping = now + HOUSEKEEPING_SECONDS
             except OffloadError as exc:
                 log.warning("scheduler pass failed: %s", exc)
-            self.stop.wait(self.settings.relay_interval_seconds)
+            self.stop.wait(0 if more else self.settings.relay_interval_seconds)
         self.close()
 
-    def _reconcile(self) -> None:
+    def _reconcile(self) -> bool:
+        """One reconciliation pass; True if a rebuild of Redis goes on (next batch at once)."""
         try:
             self.reconciler.run_once()
         except BrokerUnavailable as exc:
             if not self._redis_away:
                 log.warning("reconciliation paused: %s", exc)
             self._redis_away = True
-            return
+            return False
         except OffloadError as exc:
             log.warning("reconciliation pass failed: %s", exc)
+            return False
         self._redis_away = False
+        return self.reconciler.rebuilding is not None
 
     def close(self) -> None:
         self.leader.release()

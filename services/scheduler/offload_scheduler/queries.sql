@@ -29,7 +29,7 @@ WHERE (tenant, key) IN (
 
 -- name: pending_after
 -- Reconciliation: the next pending tasks after a cursor, in the order they became ready (the
--- partial index tasks_pending_due), at most `older_than_seconds` past due if that is given.
+-- partial index tasks_pending_walk), at most `older_than_seconds` past due if that is given.
 SELECT t.* FROM offload.tasks t
 WHERE t.status = 'pending'
   AND coalesce(t.next_attempt_at, t.created_at) >= %(after_due)s
