@@ -27,7 +27,7 @@ def broker(infra, redis_client):
 
 @pytest.fixture
 def reconciler(db, broker):
-    return Reconciler(db, broker.redis, Publisher(broker), window_seconds=30)
+    return Reconciler(db, broker.redis, Publisher(broker), window_seconds=30, slow_walk_every=0)
 
 
 def rebuild(reconciler) -> int:
@@ -103,6 +103,17 @@ def test_between_rebuilds_a_long_pending_task_whose_message_went_missing_is_put_
             break
     assert str(old.id) in ready_ids(redis_client, "email")
     assert str(young.id) not in message_ids(redis_client, "email")  # within the window
+
+
+def test_the_slow_walk_reads_one_batch_per_tenth_of_the_window(db, broker, reconciler, monkeypatch):
+    rebuild(reconciler)
+    paced = Reconciler(db, broker.redis, Publisher(broker), window_seconds=30)
+    paced.run_once()  # the epoch is right: a slow-walk pass
+    batches = []
+    monkeypatch.setattr(paced, "_pending_after", lambda *a: batches.append(a) or ([], a[0]))
+    for _ in range(5):
+        paced.run_once()
+    assert batches == []  # the next one is 3 s away
 
 
 def test_a_new_server_is_detected_by_its_run_id(broker, reconciler, redis_client, caplog):

@@ -10,9 +10,10 @@ been. Once the walk is done it records the run id. A task running meanwhile keep
 its outcome goes to Postgres, and if its worker dies the reaper sends it round as usual.
 
 Between such events a slow walk covers what can go missing otherwise (a retry whose publish
-failed after its outbox row was swept, a message lost to eviction): one batch per pass of the
-tasks pending for longer than OFFLOAD_REPUBLISH_AFTER_SECONDS, each put back only if Redis
-does not hold it, so a deep backlog costs reads, never writes.
+failed after its outbox row was swept, a message lost to eviction): one batch of the tasks
+pending for longer than OFFLOAD_REPUBLISH_AFTER_SECONDS every tenth of that window, each put
+back only if Redis does not hold it, so a deep backlog costs a few reads a second, never
+writes.
 """
 
 from __future__ import annotations
@@ -42,17 +43,26 @@ START: Cursor = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
 
 class Reconciler:
     def __init__(
-        self, db: Database, queues: RedisQueues, publisher: Publisher, *, window_seconds: float
+        self,
+        db: Database,
+        queues: RedisQueues,
+        publisher: Publisher,
+        *,
+        window_seconds: float,
+        slow_walk_every: float | None = None,
     ) -> None:
+        """`slow_walk_every`: seconds between slow-walk batches (a tenth of the window)."""
         self.db = db
         self.queues = queues
         self.publisher = publisher
         self.window_seconds = window_seconds
+        self.slow_walk_every = window_seconds / 10 if slow_walk_every is None else slow_walk_every
         self.rebuilding: str | None = None  # the run id of the server being rebuilt
         self._started = 0.0
         self._restored = 0
         self._rebuild_cursor = START
         self._slow_cursor = START
+        self._next_slow_walk = 0.0
 
     def run_once(self) -> int:
         """One pass; returns how many messages were put back. Raises BrokerUnavailable while
@@ -98,6 +108,10 @@ class Reconciler:
         return restored
 
     def _slow_walk(self) -> int:
+        now = time.monotonic()
+        if now < self._next_slow_walk:
+            return 0
+        self._next_slow_walk = now + self.slow_walk_every
         tasks, cursor = self._pending_after(self._slow_cursor, self.window_seconds)
         self._slow_cursor = cursor if len(tasks) == BATCH else START
         restored = self.publisher.restore(tasks)
