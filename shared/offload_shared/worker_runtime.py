@@ -19,6 +19,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class _Running:
+    thread: int  # threading.get_ident() of the thread running the task
+    aborted: bool = False
+
+
+@dataclass
 class WorkerRuntime:
     queue: str
     store: TaskStore  # group-committed: every thread's status writes, one transaction at a time
@@ -26,21 +32,37 @@ class WorkerRuntime:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     hostname: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
-    _threads: dict[uuid.UUID, int] = field(default_factory=dict)
+    _threads: dict[uuid.UUID, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def started(self, task_id: uuid.UUID) -> None:
+        """This thread runs `task_id` now. A second delivery of a task already running here
+        (a duplicate message) leaves the first thread's entry alone."""
         with self._lock:
-            self._threads[task_id] = threading.get_ident()
+            self._threads.setdefault(task_id, _Running(threading.get_ident()))
 
     def finished(self, task_id: uuid.UUID) -> None:
+        """This thread is done with `task_id` (ran it, or skipped a duplicate of it)."""
         with self._lock:
-            self._threads.pop(task_id, None)
+            running = self._threads.get(task_id)
+            if running is not None and running.thread == threading.get_ident():
+                del self._threads[task_id]
 
     def running(self) -> dict[uuid.UUID, int]:
         """Task id -> the ident of the thread running it."""
         with self._lock:
-            return dict(self._threads)
+            return {task_id: r.thread for task_id, r in self._threads.items()}
+
+    def to_abort(self, task_id: uuid.UUID) -> int | None:
+        """The thread to abort for `task_id`: once per run (a later attempt of the same task in
+        this process is a new run, and can be aborted again); None if it is not running here
+        or was aborted already."""
+        with self._lock:
+            running = self._threads.get(task_id)
+            if running is None or running.aborted:
+                return None
+            running.aborted = True
+            return running.thread
 
     def identity(self) -> dict[str, object]:
         return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}

@@ -51,7 +51,6 @@ class HeartbeatMiddleware(Middleware):
         self.shutdown_seconds = shutdown_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._aborted: set[Any] = set()
 
     def after_worker_boot(self, broker: Broker, worker: Any) -> None:
         self._stop.clear()
@@ -99,11 +98,9 @@ class HeartbeatMiddleware(Middleware):
         except OffloadError as exc:
             log.warning("heartbeat not written: %s", exc)
             return
-        running = runtime.running()
         for row in overdue:
-            thread = running.get(row["id"])
-            if thread is not None and row["id"] not in self._aborted:
-                self._aborted.add(row["id"])
+            thread = runtime.to_abort(row["id"])
+            if thread is not None:
                 log.warning("task %s ignored its cancel request; aborting it", row["id"])
                 raise_thread_exception(thread, TaskCancelled)
 
