@@ -86,7 +86,11 @@ def migrate(database_url: str, target: int | None = None) -> list[str]:
 
 
 def current_version(database_url: str) -> int:
+    """The schema's version (0: never migrated). Read-only: it creates nothing, so it works for
+    a role without CREATE rights (`offload migrate --check` in an init container)."""
     with connect(database_url) as conn, wrap_exceptions():
-        conn.execute(BOOKKEEPING)
+        found = conn.execute("SELECT to_regclass('offload.schema_migrations') AS t").fetchone()
+        if found is None or found["t"] is None:
+            return 0
         row = conn.execute("SELECT max(version) AS v FROM offload.schema_migrations").fetchone()
         return int(row["v"] or 0) if row else 0
