@@ -46,7 +46,7 @@ STOP_TIMEOUT = 10.0
 
 
 class StopRequested(Exception):
-    """SIGTERM or SIGHUP arrived."""
+    """SIGINT, SIGTERM or SIGHUP arrived."""
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -156,7 +156,9 @@ def run(state_dir: Path, children: list[Child]) -> int:
 def main() -> int:
     fmt = f"{'offload-dev':<16} | %(message)s"
     logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stdout)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too, explicitly: started from a shell that ignores it (a background job of a
+    # non-interactive shell), Python would leave it ignored and Ctrl-C would do nothing.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     state_dir = Path.cwd() / STATE_DIR_NAME
     state_dir.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@ the printed key, press Ctrl-C, and find nothing left running."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -50,6 +51,12 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
     port = free_port()
@@ -64,8 +71,11 @@ def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
         "API_PORT": str(port),
     }
     env.pop("OFFLOAD_SMTP_HOST", None)
+    # Started the way a script's background job is: with SIGINT ignored, which the supervisor
+    # must undo for Ctrl-C to work.
+    offload_dev = str(Path(sys.executable).with_name("offload-dev"))
     supervisor = subprocess.Popen(
-        [str(Path(sys.executable).with_name("offload-dev"))],
+        ["sh", "-c", 'trap "" INT; exec "$0"', offload_dev],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -75,13 +85,14 @@ def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(supervisor.stdout), daemon=True)
     reader.start()
+    started: set[int] = set()
     try:
         banner = wait_for(
             lambda: "Offload is running" in "".join(lines) and "".join(lines), timeout=90
         )
         key = re.search(r"dev API key\s+(ofk_\S+)", banner)[1]
         assert f"http://127.0.0.1:{port}" in banner
-        started = descendants(supervisor.pid)
+        started |= descendants(supervisor.pid)
 
         api = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {key}"}
@@ -109,10 +120,17 @@ def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
         assert done["result"]["accepted"] == ["first@example.com"]
         wait_for(lambda: "to=first@example.com subject='It works'" in "".join(lines))
     finally:
+        started |= descendants(supervisor.pid)
         supervisor.send_signal(signal.SIGINT)
-        supervisor.wait(timeout=60)
+        try:
+            supervisor.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # the test fails, and leaves nothing behind
+            kill_all([supervisor.pid, *started])
+            supervisor.wait(timeout=10)
         reader.join(timeout=5)
         supervisor.stdout.close()
+        left = [pid for pid in started if alive(pid)]
+        kill_all(left)  # whatever Ctrl-C missed: the test fails below, and leaves nothing behind
     assert supervisor.returncode == 0, "".join(lines)
     assert "stopped" in lines[-1]
-    assert [pid for pid in started if alive(pid)] == []
+    assert left == []
