@@ -132,7 +132,3 @@ def get_spec(task_name: str) -> TaskSpec:
         return CATALOG[task_name]
     except KeyError:
         raise UnknownTask(f"unknown task {task_name!r}") from None
-
-
-def specs_for_queue(queue: str) -> list[TaskSpec]:
-    return [spec for spec in CATALOG.values() if spec.queue == queue]

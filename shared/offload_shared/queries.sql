@@ -104,10 +104,6 @@ WHERE tenant = %(tenant)s AND kind = %(kind)s
 ORDER BY id DESC
 LIMIT 1;
 
--- name: register_worker
-INSERT INTO offload.workers (id, queue, hostname, pid) VALUES (%(id)s, %(queue)s, %(hostname)s, %(pid)s)
-ON CONFLICT (id) DO UPDATE SET seen_at = now();
-
 -- name: worker_heartbeat
 -- Keeps the worker alive in the reaper's eyes and returns its tasks whose cancel request is
 -- older than the grace period (they get a hard abort).
