@@ -1,4 +1,30 @@
-"""The one error tree. Nothing from psycopg or redis leaks out of `offload_shared`."""
+"""The one error tree. Nothing from psycopg or redis leaks out of `offload_shared`.
+
+    OffloadError (Exception)           every error Offload raises on purpose
+    ├── Unavailable                    a backing service could not be reached      (API: 503)
+    │   ├── StoreUnavailable           Postgres (also a StoreError)
+    │   └── BrokerUnavailable          Redis
+    ├── StoreError                     Postgres refused or failed a statement      (API: 500)
+    ├── NotFound                       nothing of that id for the caller's tenant  (API: 404)
+    │   ├── TaskNotFound
+    │   ├── ArtifactNotFound           the task produced no file (yet)
+    │   └── SnapshotNotFound           no analytics snapshot of that kind yet
+    ├── Conflict                       the request does not fit the current state  (API: 409)
+    │   └── TaskConflict               e.g. cancelling a finished task
+    ├── InvalidRequest                 the request itself is wrong                 (API: 422)
+    │   └── UnknownTask                the task name is not in the catalog
+    ├── ConfigError                    a setting is missing or malformed: the service stops
+    └── TaskOutcome                    raised by task code to decide its attempt's outcome
+        └── PermanentTaskError         fail now: retrying cannot help
+            └── TemplateRenderError
+
+    Interrupt (BaseException)          injected into a running task's thread, like Dramatiq's
+    ├── TaskCancelled                  own Interrupt, so that an `except Exception` in task
+    └── WorkerShutdown                 code cannot swallow it
+
+The API maps the bases to status codes (offload_api/errors.py), never the leaves. Messages name
+what is wrong, never a secret or a parameter's value.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +33,79 @@ class OffloadError(Exception):
     """Root of every error Offload raises on purpose."""
 
 
-class ConfigError(OffloadError):
-    """An environment variable is missing or malformed (the message names it, never its value)."""
+class Unavailable(OffloadError):
+    """A backing service (Postgres, Redis) could not be reached; worth retrying later."""
 
 
 class StoreError(OffloadError):
     """Postgres refused or failed a statement."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """Postgres could not be reached."""
 
 
-class BrokerUnavailable(OffloadError):
+class BrokerUnavailable(Unavailable):
     """Redis could not be reached or refused a command."""
 
 
-class TaskNotFound(OffloadError):
+class NotFound(OffloadError):
+    """Nothing of that id belongs to the caller's tenant."""
+
+
+class TaskNotFound(NotFound):
     """No task with that id belongs to the caller's tenant."""
 
 
-class TaskConflict(OffloadError):
+class ArtifactNotFound(NotFound):
+    """The task has no file (it is not a report, or has not produced it yet)."""
+
+
+class SnapshotNotFound(NotFound):
+    """No analytics snapshot of that kind has been computed yet."""
+
+
+class Conflict(OffloadError):
+    """The request does not fit the current state of what it names."""
+
+
+class TaskConflict(Conflict):
     """The task is in a status that does not allow the requested transition."""
 
 
-class UnknownTask(OffloadError):
+class InvalidRequest(OffloadError):
+    """The request itself is wrong (beyond what the schemas check)."""
+
+
+class UnknownTask(InvalidRequest):
     """The task name is not in the catalog."""
 
 
-class TaskCancelled(OffloadError):
-    """Raised at a task's checkpoint when a cancel was requested: the task ends `cancelled`."""
+class ConfigError(OffloadError):
+    """An environment variable is missing or malformed (the message names it, never its value)."""
 
 
-class PermanentTaskError(OffloadError):
-    """Raised by task code for a failure that retrying cannot fix: the task fails at once."""
+class TaskOutcome(OffloadError):
+    """Raised by task code to decide how its attempt ends."""
+
+
+class PermanentTaskError(TaskOutcome):
+    """A failure that retrying cannot fix: the task fails at once."""
 
 
 class TemplateRenderError(PermanentTaskError):
     """An email template could not be rendered with the given context (retrying cannot help)."""
 
 
-class WorkerShutdown(OffloadError):
-    """Raised in a task still running when its worker's shutdown bound runs out: requeued."""
+class Interrupt(BaseException):  # named like dramatiq.middleware.Interrupt
+    """Raised inside a running task's thread from outside it (or at its checkpoint). Not an
+    Exception, so task code's `except Exception` lets it through."""
+
+
+class TaskCancelled(Interrupt):
+    """A cancel was requested (raised at a checkpoint, or by the hard abort after the grace
+    period): the task ends `cancelled`."""
+
+
+class WorkerShutdown(Interrupt):
+    """The worker's shutdown bound ran out while the task ran: it is requeued, no retry spent."""

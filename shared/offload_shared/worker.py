@@ -18,6 +18,7 @@ from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.catalog import TaskSpec, get_spec
 from offload_shared.db import Database
+from offload_shared.errors import Interrupt
 from offload_shared.group_commit import GroupCommit
 from offload_shared.middleware.heartbeat import HeartbeatMiddleware
 from offload_shared.middleware.status import (
@@ -127,7 +128,7 @@ def task_actor(
             time_limit=spec.time_limit_ms,
             # Every exception is "expected": Dramatiq then logs only its type, never its text
             # (which can hold addresses); the status middleware records the text for the tenant.
-            throws=(Exception,),
+            throws=(Exception, Interrupt),
             broker=broker or worker_broker(),
         )(run)
         return fn

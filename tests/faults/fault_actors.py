@@ -23,6 +23,7 @@ import dramatiq
 from marshmallow import INCLUDE, Schema
 
 from offload_shared.catalog import TaskSpec
+from offload_shared.errors import Interrupt
 from offload_shared.middleware.status import current_task, set_result
 from offload_shared.models import Task
 from offload_shared.worker import worker_broker
@@ -70,7 +71,7 @@ def _declare(spec: TaskSpec) -> Callable[[Callable[[Task], Any]], Callable[[Task
             actor_name=spec.name,
             queue_name=spec.queue,
             time_limit=spec.time_limit_ms,
-            throws=(Exception,),
+            throws=(Exception, Interrupt),
             broker=worker_broker(),
         )(run)
         return fn

@@ -13,21 +13,16 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import default_exceptions
 
-from offload_shared.errors import (
-    BrokerUnavailable,
-    OffloadError,
-    StoreUnavailable,
-    TaskConflict,
-    TaskNotFound,
-)
+from offload_shared.errors import Conflict, InvalidRequest, NotFound, OffloadError, Unavailable
 
 log = logging.getLogger(__name__)
 
+# The bases of the error tree (offload_shared/errors.py); anything else is a 500.
 STATUS_FOR: list[tuple[type[OffloadError], int]] = [
-    (TaskNotFound, 404),
-    (TaskConflict, 409),
-    (StoreUnavailable, 503),
-    (BrokerUnavailable, 503),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (Unavailable, 503),
 ]
 
 

@@ -20,7 +20,7 @@ from offload_api.schemas import (
 from offload_api.services import services
 from offload_api.submit import enqueue_request
 from offload_shared import snapshots
-from offload_shared.errors import TaskNotFound
+from offload_shared.errors import SnapshotNotFound
 from offload_shared.models import Task
 
 reports = Blueprint("reports", __name__, url_prefix="/api/reports", description="Reports")
@@ -65,5 +65,5 @@ class LatestOfKind(MethodView):
         """The latest snapshot of one kind: dashboard, task_trends or failure_breakdown."""
         snapshot = snapshots.latest_snapshot(services().db, tenant(), kind)
         if snapshot is None:
-            raise TaskNotFound(f"no {kind} snapshot yet; enqueue the task that computes it")
+            raise SnapshotNotFound(f"no {kind} snapshot yet; enqueue the task that computes it")
         return snapshot

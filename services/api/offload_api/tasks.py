@@ -24,7 +24,7 @@ from offload_api.schemas import (
 from offload_api.services import services
 from offload_api.submit import enqueue_batch, enqueue_request
 from offload_shared.enqueue import publish
-from offload_shared.errors import TaskNotFound
+from offload_shared.errors import ArtifactNotFound
 from offload_shared.models import Task, TaskStatus
 from offload_shared.store import TaskFilter
 
@@ -141,7 +141,7 @@ class TaskArtifact(MethodView):
         store = services().artifacts
         artifact = store.find(tenant(), task_id)
         if artifact is None:
-            raise TaskNotFound(f"task {task_id} has no artifact")
+            raise ArtifactNotFound(f"task {task_id} has no artifact")
         return Response(
             store.read(artifact),
             mimetype=artifact.content_type,
