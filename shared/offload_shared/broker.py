@@ -245,7 +245,7 @@ class OffloadBroker(Broker):
             )
         self.redis.push(batches)
 
-    def restore(self, tasks: Sequence[Task]) -> int:
+    def restore(self, tasks: Sequence[Task], *, fix: bool = False) -> int:
         """Put back the missing messages of pending tasks (see RedisQueues.restore)."""
         batches: dict[str, list[Restored]] = {}
         for task in tasks:
@@ -258,7 +258,7 @@ class OffloadBroker(Broker):
                     encode(task_message(task)),
                 )
             )
-        return sum(self.redis.restore(queue, batch) for queue, batch in batches.items())
+        return sum(self.redis.restore(q, batch, fix=fix) for q, batch in batches.items())
 
     def retract(self, queue: str, message_ids: Sequence[str]) -> int:
         return self.redis.retract(queue, message_ids)

@@ -55,14 +55,14 @@ class Publisher:
         if self.outbox is not None:
             self.outbox.published([task.id for task in tasks])
 
-    def restore(self, tasks: Sequence[Task]) -> int:
+    def restore(self, tasks: Sequence[Task], *, fix: bool = False) -> int:
         """Put back the messages of pending tasks that Redis lost (reconciliation), each at the
-        place its ready time gives it; those still queued are left alone. Returns how many
-        were put back; raises BrokerUnavailable."""
+        place its ready time gives it; those still queued are left alone (with `fix`, those in
+        the wrong set are moved). Returns how many were put back; raises BrokerUnavailable."""
         if not isinstance(self.broker, OffloadBroker) or not tasks:
             return 0
         try:
-            return self.broker.restore(tasks)
+            return self.broker.restore(tasks, fix=fix)
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
 

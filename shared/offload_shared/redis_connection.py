@@ -19,11 +19,13 @@ its connections when it finds the master moved, so a failover needs no restart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
+from redis.connection import URL_QUERY_ARGUMENT_PARSERS
 from redis.sentinel import Sentinel
 
 from offload_shared.errors import ConfigError
@@ -105,8 +107,8 @@ class RedisTarget:
             db = int(path[1]) if len(path) > 1 else 0
         except ValueError:
             raise ConfigError("the database in a Sentinel REDIS_URL must be a number") from None
-        options: dict[str, Any] = {k: _number(v) for k, v in TIMEOUTS.items()}
-        options.update({k: _number(v) for k, v in parse_qsl(parts.query)})
+        options: dict[str, Any] = {k: _option(k, v) for k, v in TIMEOUTS.items()}
+        options.update({k: _option(k, v) for k, v in parse_qsl(parts.query)})
         if self.tls:
             options["ssl"] = True
             options.update(self._tls_options())
@@ -129,11 +131,16 @@ def _address(hostport: str) -> tuple[str, int]:
     try:
         return host.strip("[]"), int(port) if port else DEFAULT_SENTINEL_PORT
     except ValueError:
-        raise ConfigError(f"sentinel address {hostport!r} is not host:port") from None
+        # Not the text itself: a password with an unencoded "/" or "@" ends up here.
+        raise ConfigError("a sentinel address in REDIS_URL is not host:port") from None
 
 
-def _number(value: str) -> Any:
-    try:
-        return float(value) if "." in value else int(value)
-    except ValueError:
-        return value
+def _option(name: str, value: str) -> Any:
+    """A URL query option typed the way redis-py types it in from_url (booleans, numbers)."""
+    parse: Callable[[str], Any] | None = URL_QUERY_ARGUMENT_PARSERS.get(name)  # type: ignore[assignment]
+    if parse is not None:
+        try:
+            return parse(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"REDIS_URL option {name} has a malformed value") from None
+    return value

@@ -204,12 +204,13 @@ class RedisQueues:
                 args += [m.id, m.priority, max(0, m.delay_ms), m.payload]
             self._thread_channel().evalsha(self._push, [k.ready, k.delayed, k.msgs, k.wake], args)
 
-    def restore(self, queue: str, messages: Sequence[Restored]) -> int:
-        """Put back those of `messages` that are neither ready nor delayed; returns how many."""
+    def restore(self, queue: str, messages: Sequence[Restored], *, fix: bool = False) -> int:
+        """Put back those of `messages` that are neither ready nor delayed (with `fix`, also
+        move those queued in the wrong set, see lua/restore.lua); returns how many."""
         if not messages:
             return 0
         k = self.keys(queue)
-        args: list[Any] = [self.aging_ms, WAKE_CAP]
+        args: list[Any] = [self.aging_ms, WAKE_CAP, int(fix)]
         for m in messages:
             args += [m.id, m.priority, m.at_ms, m.payload]
         return int(self._restore(keys=[k.ready, k.delayed, k.msgs, k.wake], args=args))
@@ -240,7 +241,8 @@ class RedisQueues:
         """What to tell an operator if Redis may evict queue keys (None: it may not, or it
         does not say); raises redis.RedisError if Redis is away."""
         policy = self.eviction_policy()
-        if policy in (None, "noeviction"):
+        # volatile-* policies evict only keys with a TTL, and Offload's queue keys have none.
+        if policy is None or policy == "noeviction" or policy.startswith("volatile-"):
             return None
         return (
             f"Redis maxmemory-policy is {policy}, not noeviction: an evicted queue key is work "

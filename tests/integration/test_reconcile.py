@@ -1,14 +1,17 @@
 """Reconciliation on real Postgres and Redis: a Redis that lost its data is rebuilt."""
 
+import contextlib
 import uuid
 from datetime import timedelta
 
 import pytest
 
+from offload_scheduler import reconcile
 from offload_scheduler.reconcile import Reconciler
 from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit, submit_many
+from offload_shared.errors import BrokerUnavailable
 from offload_shared.publisher import Publisher
 from offload_shared.redis_queue import EPOCH_MS, QueueKeys
 from offload_shared.store import TaskStore
@@ -123,3 +126,75 @@ def test_a_new_server_is_detected_by_its_run_id(broker, reconciler, redis_client
     rebuild(reconciler)
     assert "Redis restarted or failed over" in caplog.text
     assert redis_client.get(broker.redis.epoch_key).decode() == redis_client.info()["run_id"]
+
+
+def test_a_stale_ready_copy_of_a_task_in_backoff_goes_back_to_the_delayed_set(
+    db, tenant, broker, reconciler, redis_client
+):
+    rebuild(reconciler)
+    [task] = submit_many(TaskStore(db), Publisher(broker), [new_task(SPEC, tenant, PARAMS)])
+    # The master retried it with a backoff; the replica that became master never saw that.
+    row = db.fetch_one(
+        "UPDATE offload.tasks SET next_attempt_at = now() + interval '1 hour'"
+        " WHERE id = %(id)s RETURNING next_attempt_at",
+        {"id": task.id},
+    )
+    assert row is not None
+    assert str(task.id) in ready_ids(redis_client, "email")
+    redis_client.delete(broker.redis.epoch_key)
+    rebuild(reconciler)
+    assert str(task.id) not in ready_ids(redis_client, "email")  # it would have run early
+    due = redis_client.zscore(QueueKeys.of("email").delayed, str(task.id))
+    assert due == pytest.approx(row["next_attempt_at"].timestamp() * 1000 - EPOCH_MS, abs=1)
+
+
+def test_a_batch_whose_restore_failed_is_walked_again(
+    db, tenant, broker, reconciler, redis_client, monkeypatch
+):
+    rebuild(reconciler)
+    tasks = submit_many(TaskStore(db), Publisher(broker), [new_task(SPEC, tenant, PARAMS)] * 5)
+    monkeypatch.setattr(reconcile, "BATCH", 2)  # 3 batches, one per pass
+    monkeypatch.setattr(reconcile, "REBUILD_BATCHES", 1)
+    real, failed = reconciler.publisher.restore, []
+    ours = {t.id for t in tasks}
+
+    def flaky(batch, **options):  # Redis times out on the first batch holding ours, once
+        if not failed and ours & {t.id for t in batch}:
+            failed.append(batch)
+            raise BrokerUnavailable("Redis unavailable (TimeoutError)")
+        return real(batch, **options)
+
+    monkeypatch.setattr(reconciler.publisher, "restore", flaky)
+    redis_client.flushdb()
+    for _ in range(20):
+        with contextlib.suppress(BrokerUnavailable):
+            reconciler.run_once()
+        if reconciler.rebuilding is None:
+            break
+    assert reconciler.rebuilding is None
+    assert failed  # a batch of ours failed once, and was walked again
+    assert {str(t.id) for t in tasks} <= message_ids(redis_client, "email")
+
+
+def test_without_info_a_rebuild_of_many_batches_still_finishes(
+    db, tenant, broker, reconciler, redis_client, monkeypatch
+):
+    """A managed Redis that refuses INFO: the run id is unknown, only the epoch key shows."""
+    rebuild(reconciler)
+    tasks = submit_many(TaskStore(db), Publisher(broker), [new_task(SPEC, tenant, PARAMS)] * 5)
+    monkeypatch.setattr(reconcile, "BATCH", 2)
+    monkeypatch.setattr(reconcile, "REBUILD_BATCHES", 1)
+    monkeypatch.setattr(
+        broker.redis, "identity", lambda: (None, (e := redis_client.get(broker.redis.epoch_key))
+                                           and e.decode())
+    )  # fmt: skip
+    redis_client.flushdb()
+    passes = 0
+    while passes < 50:
+        reconciler.run_once()
+        passes += 1
+        if reconciler.rebuilding is None:
+            break
+    assert reconciler.rebuilding is None
+    assert {str(t.id) for t in tasks} <= message_ids(redis_client, "email")
+    assert reconciler.run_once() == 0  # and the epoch it wrote holds

@@ -67,7 +67,7 @@ def test_a_sentinel_url_names_the_sentinels_the_master_and_the_database():
     [
         ("memcached://localhost", "scheme 'memcached' is not one of"),
         ("redis+sentinel://10.0.0.1:26379", "names the sentinels and the master"),
-        ("redis+sentinel://10.0.0.1:x/jobs", "'10.0.0.1:x' is not host:port"),
+        ("redis+sentinel://10.0.0.1:x/jobs", "is not host:port"),
         ("redis+sentinel://10.0.0.1/jobs/zero", "must be a number"),
     ],
 )
@@ -81,3 +81,17 @@ def test_passwords_stay_out_of_descriptions_and_reprs():
     assert target.describe() == "rediss://app:***@cache:6380/0"
     assert "s3cret" not in repr(target)
     assert RedisTarget("redis://cache:6379/0").describe() == "redis://cache:6379/0"
+
+
+def test_sentinel_url_options_are_typed_like_redis_py_types_them():
+    client = RedisTarget(
+        "redis+sentinel://127.0.0.1:26379/mymaster/0?socket_keepalive=false&socket_timeout=1.5"
+    ).client()
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["socket_keepalive"], kwargs["socket_timeout"]) == (False, 1.5)
+
+
+def test_a_malformed_sentinel_address_is_refused_without_echoing_the_url():
+    with pytest.raises(ConfigError) as refused:
+        RedisTarget("redis+sentinel://app:pa/ss@host:26379/mymaster/0").client()
+    assert "pa" not in str(refused.value).replace("address", "")

@@ -6,8 +6,11 @@ flushed, was replaced behind the same address or failed over to a replica that m
 they differ, and the scheduler walks every pending task, due or delayed, in the order they
 became ready, and puts back each message that is neither ready nor delayed (lua/restore.lua),
 at the place its ready time and priority give it, so the queue's order is what it would have
-been. Once the walk is done it records the run id. A task running meanwhile keeps running:
-its outcome goes to Postgres, and if its worker dies the reaper sends it round as usual.
+been; a stale copy in the wrong set (ready on a replica that missed the task's retry) is moved
+to where Postgres says it belongs. Once the walk is done it records the run id. A task
+running meanwhile keeps running: its outcome goes to Postgres, and if its worker dies the
+reaper sends it round as usual. Without INFO (some managed services refuse it) only a lost
+epoch key is seen: a flush or an empty restart, not a failover that brings the key back.
 
 Between such events a slow walk covers what can go missing otherwise (a retry whose publish
 failed after its outbox row was swept, a message lost to eviction): one batch of the tasks
@@ -71,7 +74,9 @@ class Reconciler:
             run_id, epoch = self.queues.identity()
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis unavailable ({type(exc).__name__})") from exc
-        current = run_id or epoch or uuid.uuid4().hex  # without INFO only a lost key shows
+        # Without INFO (a managed Redis may refuse it) only a lost epoch key shows; the id
+        # made up for such a server holds until its rebuild is done.
+        current = run_id or epoch or self.rebuilding or uuid.uuid4().hex
         if epoch != current and self.rebuilding != current:
             log.warning(
                 "Redis %s: putting back the messages of all pending tasks from Postgres",
@@ -88,8 +93,9 @@ class Reconciler:
     def _rebuild(self, run_id: str) -> int:
         restored = 0
         for _ in range(REBUILD_BATCHES):
-            tasks, self._rebuild_cursor = self._pending_after(self._rebuild_cursor, None)
-            restored += self.publisher.restore(tasks)
+            tasks, cursor = self._pending_after(self._rebuild_cursor, None)
+            restored += self.publisher.restore(tasks, fix=True)
+            self._rebuild_cursor = cursor  # only once they are back: a failed batch is redone
             if len(tasks) < BATCH:
                 break
         else:  # more to walk on the next pass
@@ -113,8 +119,8 @@ class Reconciler:
             return 0
         self._next_slow_walk = now + self.slow_walk_every
         tasks, cursor = self._pending_after(self._slow_cursor, self.window_seconds)
-        self._slow_cursor = cursor if len(tasks) == BATCH else START
         restored = self.publisher.restore(tasks)
+        self._slow_cursor = cursor if len(tasks) == BATCH else START
         if restored:
             log.warning("put back %d pending task(s) whose message was missing", restored)
         return restored
