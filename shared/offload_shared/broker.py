@@ -363,19 +363,25 @@ class _Consumer(Consumer):
                 junk.append((task_id, payload, member))
         state = self.state
         with state.cond:
+            # A second delivery of a message this process still holds (a copy the scheduler's
+            # reconciliation put back while the first was in flight) is acked, never claimed:
+            # a claim retried after a cut-off commit counts this worker's running tasks as its
+            # own, so a duplicate must not reach it.
+            held = {lease.partition("|")[0] for lease in state.leased}
             state.leased.update(m.lease for m in fetched)
             state.busy += len(fetched)
-        admitted = fetched
-        if self.broker.admit is not None and fetched:
+        fresh = [m for m in fetched if m.message_id not in held]
+        admitted = fresh
+        if self.broker.admit is not None and fresh:
             now = time.monotonic()
-            for message in fetched:
+            for message in fresh:
                 message.batch_admitted, message.admitted_at = True, now
             try:
-                admitted = self.broker.admit(fetched)
+                admitted = self.broker.admit(fresh)
             except Exception:
                 log.exception("could not admit %d message(s) on %s", len(fetched), self.queue)
                 admitted = []
-                for message in fetched:
+                for message in fresh:
                     release_later(message, ADMIT_FAILURE_RELEASE_MS)
         self.cache.extend(admitted)
         keep = {id(m) for m in admitted}

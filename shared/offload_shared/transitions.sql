@@ -146,7 +146,7 @@ WITH i AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
 ), t AS (
     UPDATE offload.tasks t
-    SET status = 'pending', next_attempt_at = NULL, worker_id = NULL
+    SET status = 'pending', next_attempt_at = now(), worker_id = NULL
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
@@ -210,7 +210,7 @@ WITH i AS (
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'pending', retry_count = 0, error_message = NULL, result = NULL, progress = 0,
-        completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = NULL,
+        completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = now(),
         worker_id = NULL
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status IN ('failed', 'cancelled')
@@ -242,7 +242,7 @@ WITH lost AS (
     FOR UPDATE OF t SKIP LOCKED
 ), again AS (
     UPDATE offload.tasks t
-    SET status = 'pending', retry_count = t.retry_count + 1, next_attempt_at = NULL,
+    SET status = 'pending', retry_count = t.retry_count + 1, next_attempt_at = now(),
         worker_id = NULL,
         error_message = 'worker lost while running attempt ' || t.attempts
     FROM lost
