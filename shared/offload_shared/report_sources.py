@@ -24,8 +24,9 @@ from functools import cache
 from pathlib import Path
 
 from offload_shared.errors import ConfigError
+from offload_shared.settings import env_name
 
-ENV = "OFFLOAD_REPORT_SOURCES"
+ENV = env_name("report_sources_file")  # declared in settings.py, read here at each lookup
 PARAM_TYPES = ("string", "integer", "number", "boolean", "date")
 
 

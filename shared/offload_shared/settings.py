@@ -1,202 +1,220 @@
-"""Configuration, read from environment variables only (documented in the README's table)."""
+"""Configuration, read from environment variables only: one declarative table.
+
+Every setting is declared once, as a field of `Settings` (or of its `SmtpSettings`) made by
+`setting(...)`: its variable, default, bounds and one-line doc. One generic loader,
+`Settings.from_env`, reads them all by their types; a malformed value stops the service with a
+ConfigError naming the variable, never its value. The README's configuration table lists
+exactly these variables with these defaults (tests/unit/test_settings.py checks it).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
+
+from psycopg import conninfo
 
 from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
+T = TypeVar("T")
+SMTP_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}")
-    return value
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: what the README's table says of it."""
+
+    env: str
+    doc: str
+    minimum: int = 0  # integers only; numbers (floats) must be > 0
+    shown: str | None = None  # the README's default cell, when it is not the value itself
+    parse: Callable[[str], Any] | None = None  # for a value no type says how to read
+
+    def readme_default(self, default: Any) -> str:
+        if self.shown is not None:
+            return self.shown
+        if default in (None, "", (), frozenset()):
+            return "—"
+        if isinstance(default, bool):
+            return f"`{str(default).lower()}`"
+        if isinstance(default, float) and default.is_integer():
+            return f"`{int(default)}`"
+        return f"`{default}`"
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise ConfigError(f"{name} must be true or false")
-    return raw in ("1", "true", "yes", "on")
+def setting(
+    env: str,
+    default: Any,
+    doc: str,
+    *,
+    minimum: int = 0,
+    shown: str | None = None,
+    secret: bool = False,
+    parse: Callable[[str], Any] | None = None,
+) -> Any:
+    """A field read from `env` (`secret`: kept out of repr, e.g. URLs with passwords)."""
+    meta = {"setting": Setting(env, doc, minimum, shown, parse)}
+    return field(default=default, repr=not secret, metadata=meta)
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be > 0")
-    return value
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _hosts(raw: str) -> frozenset[str]:
+    return frozenset(name.lower() for name in _names(raw))
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    host: str = "localhost"
-    port: int = 25
-    security: SmtpSecurity = "none"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    sender: str = "offload@localhost"
-    timeout: float = 10.0
-    connect_timeout: float = 10.0
+    host: str = setting("OFFLOAD_SMTP_HOST", "localhost", "SMTP server")
+    port: int = setting(
+        "OFFLOAD_SMTP_PORT", 0, "SMTP port", minimum=1, shown="25 / 587 / 465 by security"
+    )
+    security: SmtpSecurity = setting(
+        "OFFLOAD_SMTP_SECURITY", "none", "`none`, `starttls` or `ssl` (implicit TLS)"
+    )
+    username: str | None = setting(
+        "OFFLOAD_SMTP_USERNAME", None, "login user, if the server needs one"
+    )
+    password: str | None = setting(
+        "OFFLOAD_SMTP_PASSWORD", None, "login password (never logged)", secret=True
+    )
+    sender: str = setting("OFFLOAD_SMTP_FROM", "offload@localhost", "sender address")
+    connect_timeout: float = setting(
+        "OFFLOAD_SMTP_CONNECT_TIMEOUT", 10.0, "seconds to connect and get the server's greeting"
+    )
+    timeout: float = setting("OFFLOAD_SMTP_TIMEOUT", 10.0, "seconds to wait for each SMTP reply")
+
+    def __post_init__(self) -> None:
+        if not self.port:  # by security
+            object.__setattr__(self, "port", SMTP_PORTS[self.security])
 
 
 @dataclass(frozen=True)
 class Settings:
-    # URLs may embed passwords: kept out of repr() so a logged Settings leaks nothing.
-    database_url: str = field(default="postgresql://localhost/offload", repr=False)
-    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
-    redis_tls_ca_file: str | None = None
-    redis_tls_cert_file: str | None = None
-    redis_tls_key_file: str | None = None
-    redis_sentinel_password: str | None = field(default=None, repr=False)
-    api_host: str = "0.0.0.0"  # noqa: S104 - containers listen on all interfaces
-    api_port: int = 8000
-    api_workers: int = 1
-    api_threads: int = 4
-    api_access_log: bool = False
-    db_pool_size: int = 4
-    max_body_bytes: int = 1_048_576
-    statement_timeout_ms: int = 5_000
-    worker_statement_timeout_ms: int = 60_000
-    retry_backoff_seconds: float = 5.0
-    worker_processes: int = 1
-    worker_threads: int = 4
-    worker_lookahead: int = 2
+    database_url: str = setting(
+        "DATABASE_URL", "postgresql://localhost/offload", "Postgres (libpq URL)", secret=True
+    )
+    redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", "Redis", secret=True)
+    redis_tls_ca_file: str | None = setting(
+        "OFFLOAD_REDIS_TLS_CA_FILE", None, "PEM file of the Redis server's CA", shown="system CAs"
+    )
+    redis_tls_cert_file: str | None = setting(
+        "OFFLOAD_REDIS_TLS_CERT_FILE", None, "PEM client certificate for Redis"
+    )
+    redis_tls_key_file: str | None = setting(
+        "OFFLOAD_REDIS_TLS_KEY_FILE", None, "the client certificate's private key"
+    )
+    redis_sentinel_password: str | None = setting(
+        "OFFLOAD_REDIS_SENTINEL_PASSWORD", None, "the sentinels' own password", secret=True
+    )
+    api_host: str = setting("OFFLOAD_API_HOST", "0.0.0.0", "interface the API listens on")  # noqa: S104
+    api_port: int = setting("API_PORT", 8000, "port the API listens on", minimum=1)
+    api_workers: int = setting("OFFLOAD_API_WORKERS", 1, "API processes", minimum=1)
+    api_threads: int = setting("OFFLOAD_API_THREADS", 4, "threads per API process", minimum=1)
+    api_access_log: bool = setting("OFFLOAD_API_ACCESS_LOG", False, "log every request")
+    max_body_bytes: int = setting(
+        "OFFLOAD_MAX_BODY_BYTES", 1_048_576, "largest request body accepted", minimum=1
+    )
+    db_pool_size: int = setting(
+        "OFFLOAD_DB_POOL_SIZE", 4, "Postgres connections per API process", minimum=1
+    )
+    statement_timeout_ms: int = setting(
+        "OFFLOAD_STATEMENT_TIMEOUT_MS", 5_000, "the API's Postgres statement timeout", minimum=1
+    )
+    worker_statement_timeout_ms: int = setting(
+        "OFFLOAD_WORKER_STATEMENT_TIMEOUT_MS", 60_000, "workers' statement timeout", minimum=1
+    )
+    artifact_ttl_days: int = setting(
+        "OFFLOAD_ARTIFACT_TTL_DAYS", 30, "how long report files are kept", minimum=1
+    )
+    worker_processes: int = setting(
+        "OFFLOAD_WORKER_PROCESSES", 1, "Dramatiq worker processes", minimum=1
+    )
+    worker_threads: int = setting(
+        "OFFLOAD_WORKER_THREADS", 4, "threads per worker process", minimum=1
+    )
+    retry_backoff_seconds: float = setting(
+        "OFFLOAD_RETRY_BACKOFF_SECONDS", 5.0, "first retry delay; doubles per retry"
+    )
+    worker_heartbeat_seconds: float = setting(
+        "OFFLOAD_WORKER_HEARTBEAT_SECONDS", 2.0, "how often a worker writes its heartbeat"
+    )
+    worker_shutdown_seconds: float = setting(
+        "OFFLOAD_WORKER_SHUTDOWN_SECONDS", 20.0, "how long in-flight tasks get on SIGTERM"
+    )
+    cancel_grace_seconds: float = setting(
+        "OFFLOAD_CANCEL_GRACE_SECONDS", 30.0, "how long a task may ignore a cancel request"
+    )
+    health_port: int = setting(
+        "OFFLOAD_HEALTH_PORT", 0, "port of GET /healthz", shown="`0` (off); `9191` in the images"
+    )
+    health_stale_seconds: float = setting(
+        "OFFLOAD_HEALTH_STALE_SECONDS", 120.0, "silence that makes /healthz answer 503"
+    )
+    worker_lookahead: int = setting(
+        "OFFLOAD_WORKER_LOOKAHEAD", 2, "tasks claimed ahead of the free threads"
+    )
+    lease_seconds: float = setting("OFFLOAD_LEASE_SECONDS", 15.0, "a claimed message's lease")
+    priority_aging_seconds: float = setting(
+        "OFFLOAD_PRIORITY_AGING_SECONDS", 60.0, "the priority aging step"
+    )
+    task_modules: tuple[str, ...] = setting(
+        "OFFLOAD_TASK_MODULES", (), "modules that register a team's own tasks", parse=_names
+    )
+    worker_lost_seconds: float = setting(
+        "OFFLOAD_WORKER_LOST_SECONDS", 10.0, "heartbeat silence after which a worker is lost"
+    )
+    relay_interval_seconds: float = setting(
+        "OFFLOAD_RELAY_INTERVAL_SECONDS", 0.5, "how often the outbox relay runs"
+    )
+    reaper_interval_seconds: float = setting(
+        "OFFLOAD_REAPER_INTERVAL_SECONDS", 2.0, "how often the reaper runs"
+    )
+    republish_after_seconds: float = setting(
+        "OFFLOAD_REPUBLISH_AFTER_SECONDS", 30.0, "the reconciliation's slow-walk window"
+    )
+    idempotency_ttl_hours: int = setting(
+        "OFFLOAD_IDEMPOTENCY_TTL_HOURS", 48, "how long Idempotency-Keys are kept", minimum=24
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    artifact_ttl_days: int = 30
-    report_database_url: str = field(default="", repr=False)
-    report_statement_timeout_ms: int = 300_000
-    sync_timeout: float = 10.0
-    sync_max_bytes: int = 10_485_760
-    sync_allowed_hosts: frozenset[str] = frozenset()
-    priority_aging_seconds: float = 60.0
-    lease_seconds: float = 15.0
-    worker_heartbeat_seconds: float = 2.0
-    worker_lost_seconds: float = 10.0
-    worker_shutdown_seconds: float = 20.0
-    cancel_grace_seconds: float = 30.0
-    relay_interval_seconds: float = 0.5
-    reaper_interval_seconds: float = 2.0
-    republish_after_seconds: float = 30.0
-    idempotency_ttl_hours: int = 48
-    health_port: int = 0
-    health_stale_seconds: float = 120.0
-    task_modules: tuple[str, ...] = ()
+    report_sources_file: str | None = setting(
+        "OFFLOAD_REPORT_SOURCES", None, "TOML file of registered report sources"
+    )
+    report_database_url: str = setting(
+        "OFFLOAD_REPORT_DATABASE_URL", "", "where registered sources run",
+        secret=True, shown="`DATABASE_URL`",
+    )  # fmt: skip
+    report_statement_timeout_ms: int = setting(
+        "OFFLOAD_REPORT_STATEMENT_TIMEOUT_MS", 300_000, "report queries' timeout", minimum=1
+    )
+    sync_timeout: float = setting(
+        "OFFLOAD_SYNC_TIMEOUT", 10.0, "seconds to connect and per read of a metrics source"
+    )
+    sync_max_bytes: int = setting(
+        "OFFLOAD_SYNC_MAX_BYTES", 10_485_760, "largest metrics response accepted", minimum=1
+    )
+    sync_allowed_hosts: frozenset[str] = setting(
+        "OFFLOAD_SYNC_ALLOWED_HOSTS", frozenset(), "hosts that may be private", parse=_hosts
+    )
+
+    def __post_init__(self) -> None:
+        if not self.report_database_url:
+            object.__setattr__(self, "report_database_url", self.database_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        security = env.get("OFFLOAD_SMTP_SECURITY", "none").strip().lower() or "none"
-        if security not in ("none", "starttls", "ssl"):
-            raise ConfigError("OFFLOAD_SMTP_SECURITY must be one of none, starttls, ssl")
-        default_port = {"none": 25, "starttls": 587, "ssl": 465}[security]
-        smtp = SmtpSettings(
-            host=env.get("OFFLOAD_SMTP_HOST", "localhost"),
-            port=_int(env, "OFFLOAD_SMTP_PORT", default_port, minimum=1),
-            security=security,  # type: ignore[arg-type]
-            username=env.get("OFFLOAD_SMTP_USERNAME") or None,
-            password=env.get("OFFLOAD_SMTP_PASSWORD") or None,
-            sender=env.get("OFFLOAD_SMTP_FROM", "offload@localhost"),
-            timeout=_float(env, "OFFLOAD_SMTP_TIMEOUT", 10.0),
-            connect_timeout=_float(env, "OFFLOAD_SMTP_CONNECT_TIMEOUT", 10.0),
-        )
-        database_url = env.get("DATABASE_URL") or cls.database_url
-        return cls(
-            database_url=database_url,
-            redis_url=env.get("REDIS_URL") or cls.redis_url,
-            redis_tls_ca_file=env.get("OFFLOAD_REDIS_TLS_CA_FILE") or None,
-            redis_tls_cert_file=env.get("OFFLOAD_REDIS_TLS_CERT_FILE") or None,
-            redis_tls_key_file=env.get("OFFLOAD_REDIS_TLS_KEY_FILE") or None,
-            redis_sentinel_password=env.get("OFFLOAD_REDIS_SENTINEL_PASSWORD") or None,
-            api_host=env.get("OFFLOAD_API_HOST") or cls.api_host,
-            api_port=_int(env, "API_PORT", cls.api_port, minimum=1),
-            api_workers=_int(env, "OFFLOAD_API_WORKERS", cls.api_workers, minimum=1),
-            api_threads=_int(env, "OFFLOAD_API_THREADS", cls.api_threads, minimum=1),
-            api_access_log=_bool(env, "OFFLOAD_API_ACCESS_LOG", cls.api_access_log),
-            db_pool_size=_int(env, "OFFLOAD_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
-            max_body_bytes=_int(env, "OFFLOAD_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
-            statement_timeout_ms=_int(
-                env, "OFFLOAD_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms, minimum=1
-            ),
-            worker_statement_timeout_ms=_int(
-                env,
-                "OFFLOAD_WORKER_STATEMENT_TIMEOUT_MS",
-                cls.worker_statement_timeout_ms,
-                minimum=1,
-            ),
-            retry_backoff_seconds=_float(
-                env, "OFFLOAD_RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds
-            ),
-            worker_processes=_int(env, "OFFLOAD_WORKER_PROCESSES", 1, minimum=1),
-            worker_threads=_int(env, "OFFLOAD_WORKER_THREADS", 4, minimum=1),
-            worker_lookahead=_int(env, "OFFLOAD_WORKER_LOOKAHEAD", cls.worker_lookahead),
-            smtp=smtp,
-            artifact_ttl_days=_int(env, "OFFLOAD_ARTIFACT_TTL_DAYS", 30, minimum=1),
-            report_database_url=env.get("OFFLOAD_REPORT_DATABASE_URL") or database_url,
-            report_statement_timeout_ms=_int(
-                env, "OFFLOAD_REPORT_STATEMENT_TIMEOUT_MS", 300_000, minimum=1
-            ),
-            sync_timeout=_float(env, "OFFLOAD_SYNC_TIMEOUT", 10.0),
-            sync_max_bytes=_int(env, "OFFLOAD_SYNC_MAX_BYTES", 10_485_760, minimum=1),
-            priority_aging_seconds=_float(
-                env, "OFFLOAD_PRIORITY_AGING_SECONDS", cls.priority_aging_seconds
-            ),
-            lease_seconds=_float(env, "OFFLOAD_LEASE_SECONDS", cls.lease_seconds),
-            worker_heartbeat_seconds=_float(
-                env, "OFFLOAD_WORKER_HEARTBEAT_SECONDS", cls.worker_heartbeat_seconds
-            ),
-            worker_lost_seconds=_float(env, "OFFLOAD_WORKER_LOST_SECONDS", cls.worker_lost_seconds),
-            worker_shutdown_seconds=_float(
-                env, "OFFLOAD_WORKER_SHUTDOWN_SECONDS", cls.worker_shutdown_seconds
-            ),
-            cancel_grace_seconds=_float(
-                env, "OFFLOAD_CANCEL_GRACE_SECONDS", cls.cancel_grace_seconds
-            ),
-            relay_interval_seconds=_float(
-                env, "OFFLOAD_RELAY_INTERVAL_SECONDS", cls.relay_interval_seconds
-            ),
-            reaper_interval_seconds=_float(
-                env, "OFFLOAD_REAPER_INTERVAL_SECONDS", cls.reaper_interval_seconds
-            ),
-            republish_after_seconds=_float(
-                env, "OFFLOAD_REPUBLISH_AFTER_SECONDS", cls.republish_after_seconds
-            ),
-            idempotency_ttl_hours=_int(
-                env, "OFFLOAD_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours, minimum=24
-            ),
-            health_port=_int(env, "OFFLOAD_HEALTH_PORT", cls.health_port),
-            health_stale_seconds=_float(
-                env, "OFFLOAD_HEALTH_STALE_SECONDS", cls.health_stale_seconds
-            ),
-            task_modules=tuple(
-                m.strip() for m in env.get("OFFLOAD_TASK_MODULES", "").split(",") if m.strip()
-            ),
-            sync_allowed_hosts=frozenset(
-                h.strip().lower()
-                for h in env.get("OFFLOAD_SYNC_ALLOWED_HOSTS", "").split(",")
-                if h.strip()
-            ),
-        )
+        return _load(cls, os.environ if env is None else env)
 
     @property
     def redis(self) -> RedisTarget:
@@ -207,3 +225,85 @@ class Settings:
             tls_key_file=self.redis_tls_key_file,
             sentinel_password=self.redis_sentinel_password,
         )
+
+
+def load_or_exit(program: str) -> Settings:
+    """A service's settings at start; a malformed value ends it with one line naming the
+    variable (exit status 2), not a traceback."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def declared(kind: type = Settings, prefix: str = "") -> Iterator[tuple[str, Setting, Any]]:
+    """Every setting as (attribute path, declaration, default), nested ones included: the
+    README's table."""
+    for f in dataclasses.fields(kind):
+        if "setting" in f.metadata:
+            yield prefix + f.name, f.metadata["setting"], f.default
+        else:
+            yield from declared(f.default_factory, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+
+
+def env_name(attribute: str) -> str:
+    """The variable a Settings attribute is read from."""
+    return Settings.__dataclass_fields__[attribute].metadata["setting"].env
+
+
+def _load(kind: type[T], env: Mapping[str, str]) -> T:
+    hints = typing.get_type_hints(kind)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):  # type: ignore[arg-type]
+        spec: Setting | None = f.metadata.get("setting")
+        if spec is None:  # a nested group (SmtpSettings)
+            values[f.name] = _load(hints[f.name], env)
+            continue
+        raw = env.get(spec.env, "").strip()
+        if raw:
+            values[f.name] = _parse(spec, hints[f.name], raw)
+    if "database_url" in values:
+        _check_libpq_url(values["database_url"])
+    return kind(**values)
+
+
+def _parse(spec: Setting, hint: Any, raw: str) -> Any:
+    if spec.parse is not None:
+        return spec.parse(raw)
+    kind = hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: read as X
+        kind = next(k for k in typing.get_args(hint) if k is not type(None))
+    if typing.get_origin(kind) is Literal:
+        allowed = typing.get_args(kind)
+        if raw.lower() not in allowed:
+            raise ConfigError(f"{spec.env} must be one of {', '.join(allowed)}")
+        return raw.lower()
+    if kind is bool:
+        if raw.lower() not in TRUE + FALSE:
+            raise ConfigError(f"{spec.env} must be true or false")
+        return raw.lower() in TRUE
+    if kind is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{spec.env} must be an integer") from None
+        if value < spec.minimum:
+            raise ConfigError(f"{spec.env} must be >= {spec.minimum}")
+        return value
+    if kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ConfigError(f"{spec.env} must be a number") from None
+        if not number > 0:
+            raise ConfigError(f"{spec.env} must be > 0")
+        return number
+    return raw
+
+
+def _check_libpq_url(url: str) -> None:
+    try:
+        conninfo.conninfo_to_dict(url)
+    except Exception:  # psycopg.ProgrammingError; the text would echo the URL
+        raise ConfigError("DATABASE_URL is not a valid libpq URL or connection string") from None

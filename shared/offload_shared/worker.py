@@ -29,7 +29,7 @@ from offload_shared.middleware.status import (
 )
 from offload_shared.models import Task
 from offload_shared.outbox import OutboxSweeper
-from offload_shared.settings import Settings
+from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder, WorkerRuntime
 
@@ -141,6 +141,7 @@ def run_worker(module: str, queue: str) -> None:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    load_or_exit(f"offload-{queue}-worker")  # a malformed value: one line, exit 2
     settings = worker_settings()
     os.environ[QUEUE_ENV] = queue
     probe_broker = make_broker(settings.redis)

@@ -49,3 +49,17 @@ def test_migrate_check_fails_until_the_schema_is_current(infra):
         migrate.migrate(infra.database_url)
     current = run(infra, "migrate", "--check")
     assert current.returncode == 0, current.stdout + current.stderr
+
+
+def test_a_service_with_a_malformed_database_url_stops_at_start_with_one_line():
+    bad = "postgresql://app:s3cret@db/offload?sslmode=not valid"
+    for program in ("offload-scheduler", "offload-api", "offload-email-worker"):
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name(program))],
+            env={**os.environ, "DATABASE_URL": bad},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, (program, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            f"{program}: DATABASE_URL is not a valid libpq URL or connection string"
+        ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from offload_shared.settings import Settings
+from offload_shared.settings import Settings, load_or_exit
 
 # On SIGTERM, requests in flight get this long (keep it below terminationGracePeriodSeconds).
 SHUTDOWN_SECONDS = 30
@@ -36,5 +36,5 @@ def argv(settings: Settings) -> list[str]:
 
 
 def main() -> None:
-    command = argv(Settings.from_env())
+    command = argv(load_or_exit("offload-api"))
     os.execv(command[0], command)  # noqa: S606 - replaces this process with granian

@@ -25,7 +25,7 @@ from offload_shared.broker import make_broker
 from offload_shared.db import Database
 from offload_shared.errors import BrokerUnavailable, OffloadError
 from offload_shared.publisher import Publisher
-from offload_shared.settings import Settings
+from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
 
 log = logging.getLogger("offload_scheduler")
@@ -102,7 +102,7 @@ class Scheduler:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
+    settings = load_or_exit("offload-scheduler")
     beacon = None
     if settings.health_port:
         beacons = probe.start(
