@@ -16,6 +16,7 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed $(CHECKS)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
