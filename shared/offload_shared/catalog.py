@@ -18,11 +18,37 @@ from typing import Any
 from marshmallow import Schema
 
 from offload_shared import params
-from offload_shared.errors import ConfigError, UnknownTask
+from offload_shared.errors import ConfigError, PermanentTaskError, RetryLater, UnknownTask
+from offload_shared.retry import JITTER, MAX_BACKOFF_SECONDS, backoff_seconds
 
 CATEGORIES = ("email", "report", "analytics", "cleanup")  # the built-in tasks' categories
 NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # e.g. images.resize
 WORD = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # a category or a queue
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a task type's failed attempts are retried; how many times is the entry's
+    default_max_retries (a request may set its own max_retries)."""
+
+    base_seconds: float | None = None  # first delay, doubling; None: OFFLOAD_RETRY_BACKOFF_SECONDS
+    cap_seconds: float = MAX_BACKOFF_SECONDS
+    jitter: float = JITTER  # each delay is spread by ± this fraction
+    permanent: tuple[type[BaseException], ...] = ()  # errors retrying cannot fix, besides
+    # PermanentTaskError (which always fails at once)
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        return isinstance(exc, (PermanentTaskError, *self.permanent))
+
+    def delay(self, exc: BaseException, retry_count: int, default_base: float) -> float:
+        """Seconds before the next attempt: RetryLater's own delay, else the backoff."""
+        if isinstance(exc, RetryLater) and exc.delay_seconds is not None:
+            return min(exc.delay_seconds, self.cap_seconds)
+        base = self.base_seconds if self.base_seconds is not None else default_base
+        return backoff_seconds(retry_count, base, cap_seconds=self.cap_seconds, jitter=self.jitter)
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,7 @@ class TaskSpec:
     default_max_retries: int
     time_limit_ms: int
     description: str
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def load_params(self, raw: Any) -> dict[str, Any]:
         """Validate raw params; raises marshmallow.ValidationError naming each bad field."""
@@ -102,6 +129,11 @@ def register(spec: TaskSpec) -> TaskSpec:
             ("default_max_retries", spec.default_max_retries,
              0 <= spec.default_max_retries <= 100, "must be 0-100"),
             ("time_limit_ms", spec.time_limit_ms, spec.time_limit_ms > 0, "must be positive"),
+            ("retry.base_seconds", spec.retry.base_seconds,
+             spec.retry.base_seconds is None or spec.retry.base_seconds > 0, "must be positive"),
+            ("retry.cap_seconds", spec.retry.cap_seconds, spec.retry.cap_seconds > 0,
+             "must be positive"),
+            ("retry.jitter", spec.retry.jitter, 0 <= spec.retry.jitter < 1, "must be 0-1"),
         )
         if not ok
     ]  # fmt: skip
@@ -125,6 +157,12 @@ def load_modules(modules: Iterable[str]) -> None:
 
 def categories() -> list[str]:
     return sorted({spec.category for spec in CATALOG.values()})
+
+
+def retry_policy(task_name: str) -> RetryPolicy:
+    """The task type's retry policy (the default one for a task not in the catalog)."""
+    spec = CATALOG.get(task_name)
+    return spec.retry if spec is not None else DEFAULT_RETRY
 
 
 def get_spec(task_name: str) -> TaskSpec:

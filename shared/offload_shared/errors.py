@@ -15,8 +15,10 @@
     │   └── UnknownTask                the task name is not in the catalog
     ├── ConfigError                    a setting is missing or malformed: the service stops
     └── TaskOutcome                    raised by task code to decide its attempt's outcome
-        └── PermanentTaskError         fail now: retrying cannot help
-            └── TemplateRenderError
+        ├── PermanentTaskError         fail now: retrying cannot help
+        │   └── TemplateRenderError
+        └── RetryLater                 retry, in N seconds or after the policy's backoff
+                                       (SMTP 4xx, a source's 503, a DNS failure, ...)
 
     Interrupt (BaseException)          injected into a running task's thread, like Dramatiq's
     ├── TaskCancelled                  own Interrupt, so that an `except Exception` in task
@@ -95,6 +97,16 @@ class PermanentTaskError(TaskOutcome):
 
 class TemplateRenderError(PermanentTaskError):
     """An email template could not be rendered with the given context (retrying cannot help)."""
+
+
+class RetryLater(TaskOutcome):
+    """The one way for task code to say "try again later": in `delay_seconds`, or after the
+    task type's backoff (catalog RetryPolicy) if None. It spends a retry like any failure;
+    out of retries, the task fails with this message."""
+
+    def __init__(self, message: str = "", *, delay_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
 
 
 class Interrupt(BaseException):  # named like dramatiq.middleware.Interrupt

@@ -4,10 +4,11 @@ import threading
 import time
 
 from dramatiq.brokers.stub import StubBroker
+from marshmallow import Schema
 
-from offload_shared.catalog import get_spec
+from offload_shared.catalog import RetryPolicy, TaskSpec, get_spec, register
 from offload_shared.enqueue import new_task, submit
-from offload_shared.errors import PermanentTaskError
+from offload_shared.errors import PermanentTaskError, RetryLater
 from offload_shared.middleware import report_progress
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
@@ -16,6 +17,12 @@ from tests.conftest import wait_for
 from tests.workers import drain
 
 PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
+
+
+class AnyParams(Schema):
+    pass
+
+
 FINISHED = ("completed", "failed", "cancelled")
 
 
@@ -157,3 +164,47 @@ def test_a_running_task_stops_at_its_checkpoint_after_a_cancel(
     assert done.result is None
     assert 0 < len(checkpoints) < 101
     assert history(db, tenant, task)[-1] == "cancelled"
+
+
+POLICY_SPEC = register(
+    TaskSpec(
+        name="tests.retry_policy",
+        category="tests",
+        queue="email",
+        params_schema=AnyParams,
+        default_priority=5,
+        default_max_retries=3,
+        time_limit_ms=10_000,
+        description="a task type with a retry policy of its own",
+        retry=RetryPolicy(base_seconds=0.05, jitter=0, permanent=(ValueError,)),
+    )
+)
+
+
+def test_the_task_types_policy_names_its_permanent_errors(db, tenant, redis_broker, run_worker):
+    @task_actor(POLICY_SPEC.name, broker=redis_broker)
+    def strict(task):
+        raise ValueError("the record is malformed")
+
+    run_worker(redis_broker)
+    task = submit(TaskStore(db), Publisher(redis_broker), new_task(POLICY_SPEC, tenant, {}))
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)
+    assert done.error_message == "ValueError: the record is malformed"
+
+
+def test_retry_later_sets_the_next_attempt_in_so_many_seconds(db, tenant, redis_broker, run_worker):
+    @task_actor(POLICY_SPEC.name, broker=redis_broker)
+    def busy(task):
+        raise RetryLater("the mail server said 451: try again later", delay_seconds=30)
+
+    run_worker(redis_broker)
+    store = TaskStore(db)
+    task = submit(store, Publisher(redis_broker), new_task(POLICY_SPEC, tenant, {}))
+    waiting = wait_for(
+        lambda: (t := store.get(tenant, task.id)).retry_count == 1 and t.status == "pending" and t
+    )
+    due_in = waiting.next_attempt_at.timestamp() - time.time()  # same host clock as Postgres
+    assert 25 <= due_in <= 30  # not the policy's 0.05 s backoff
+    assert waiting.error_message == "RetryLater: the mail server said 451: try again later"
+    store.cancel(tenant, task.id)

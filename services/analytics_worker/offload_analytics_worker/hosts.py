@@ -17,7 +17,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Collection, Sequence
 
-from offload_shared.errors import OffloadError, PermanentTaskError
+from offload_shared.errors import PermanentTaskError, RetryLater
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -27,7 +27,7 @@ class ForbiddenHost(PermanentTaskError):
     """The source's host is not public and not in the allowed hosts."""
 
 
-class HostUnresolved(OffloadError):
+class HostUnresolved(RetryLater):
     """The source's host name did not resolve (retryable: DNS outages pass)."""
 
 

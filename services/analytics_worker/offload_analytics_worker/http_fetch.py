@@ -12,7 +12,8 @@
   Infinity, which Postgres cannot store, are refused).
 
 Errors: a 5xx, 408 or 429 answer, a timeout, a refused or reset connection or a DNS failure raise
-SourceUnavailable (the task is retried). Everything retrying cannot fix raises
+SourceUnavailable, a RetryLater (the task is retried, after the answer's Retry-After seconds if
+it gave them). Everything retrying cannot fix raises
 PermanentTaskError. Messages never echo the response body, the URL or an address.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from offload_analytics_worker import hosts
-from offload_shared.errors import OffloadError, PermanentTaskError
+from offload_shared.errors import OffloadError, PermanentTaskError, RetryLater
 
 TRANSFER_DEADLINE_FACTOR = 6
 READ_CHUNK = 65_536
@@ -38,7 +39,7 @@ RETRYABLE_STATUS = frozenset({408, 429})
 USER_AGENT = "offload-analytics-worker"
 
 
-class SourceUnavailable(OffloadError):
+class SourceUnavailable(RetryLater):
     """The source could not be reached or answered with a temporary error (retryable)."""
 
 
@@ -84,8 +85,9 @@ def _get(url: str, addresses: Sequence[str], *, timeout: float, max_bytes: int) 
             _check_headers(response, max_bytes)
             return _read_capped(response, max_bytes, deadline)
     except urllib.error.HTTPError as exc:
+        retry_after = exc.headers.get("Retry-After") if exc.headers else None
         exc.close()
-        raise _status_error(exc.code) from None
+        raise _status_error(exc.code, retry_after) from None
     except urllib.error.URLError as exc:
         raise _connection_error(exc.reason) from None
     except (OSError, http.client.HTTPException) as exc:
@@ -114,9 +116,12 @@ def _read_capped(response: http.client.HTTPResponse, max_bytes: int, deadline: f
     return b"".join(chunks)
 
 
-def _status_error(code: int) -> OffloadError:
+def _status_error(code: int, retry_after: str | None = None) -> OffloadError:
     if code >= 500 or code in RETRYABLE_STATUS:
-        return SourceUnavailable(f"the source answered HTTP {code}")
+        # Retry-After in seconds is honoured (the task type's cap still bounds it); its date
+        # form is left to the backoff.
+        delay = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return SourceUnavailable(f"the source answered HTTP {code}", delay_seconds=delay)
     if 300 <= code < 400:
         return PermanentTaskError(f"the source answered HTTP {code}; redirects are not followed")
     return PermanentTaskError(f"the source answered HTTP {code}")

@@ -4,8 +4,8 @@ Connecting uses the connect timeout; every later command waits at most the read 
 never downgraded: with `starttls` a server that does not offer STARTTLS is an error.
 
 A 5xx reply raises PermanentTaskError (the task fails at once); a 4xx reply, a lost connection
-or a timeout raises TemporarySmtpError (the task is retried). Either message holds the SMTP code
-and reply, which become the task's error_message; nothing here is logged.
+or a timeout raises TemporarySmtpError, a RetryLater (the task is retried). Either message holds
+the SMTP code and reply, which become the task's error_message; nothing here is logged.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from offload_shared.errors import PermanentTaskError
+from offload_shared.errors import PermanentTaskError, RetryLater
 from offload_shared.settings import SmtpSettings
 
 
-class TemporarySmtpError(Exception):
+class TemporarySmtpError(RetryLater):
     """A 4xx reply, a lost connection or a timeout: the same message may go through later."""
 
 

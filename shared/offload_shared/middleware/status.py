@@ -34,10 +34,10 @@ from offload_shared.broker import (
     ack_after,
     release_later,
 )
+from offload_shared.catalog import retry_policy
 from offload_shared.db import Database
 from offload_shared.errors import (
     OffloadError,
-    PermanentTaskError,
     StoreError,
     TaskCancelled,
     WorkerShutdown,
@@ -45,7 +45,6 @@ from offload_shared.errors import (
 from offload_shared.group_commit import Write
 from offload_shared.models import Task
 from offload_shared.publisher import Publisher
-from offload_shared.retry import backoff_seconds
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder
 
@@ -244,8 +243,9 @@ class TaskStatusMiddleware(Middleware):
             if again is not None:
                 self._publish(broker, again)
             return None
-        if self._should_retry(task, exception):
-            delay = backoff_seconds(task.retry_count, self.retry_backoff_seconds)
+        policy = retry_policy(task.task_name)
+        if not policy.is_permanent(exception) and task.retry_count < task.max_retries:
+            delay = policy.delay(exception, task.retry_count, self.retry_backoff_seconds)
             again = store.retry_later(task, describe(exception), delay)
             if again is not None:
                 self._publish(broker, again)
@@ -260,12 +260,6 @@ class TaskStatusMiddleware(Middleware):
             Publisher(broker, self.runtime.get().outbox).publish([task])
         except OffloadError as exc:
             log.warning("task %s left to the outbox relay: %s", task.id, exc)
-
-    @staticmethod
-    def _should_retry(task: Task, exception: BaseException) -> bool:
-        if isinstance(exception, PermanentTaskError):
-            return False
-        return task.retry_count < task.max_retries
 
 
 def _unstorable(result: Any) -> str | None:
