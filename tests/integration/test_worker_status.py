@@ -3,10 +3,11 @@
 import threading
 import time
 
+import pytest
 from dramatiq.brokers.stub import StubBroker
 from marshmallow import Schema
 
-from offload_shared.catalog import RetryPolicy, TaskSpec, get_spec, register
+from offload_shared.catalog import CATALOG, RetryPolicy, TaskSpec, get_spec, register
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, RetryLater
 from offload_shared.middleware import report_progress
@@ -166,22 +167,29 @@ def test_a_running_task_stops_at_its_checkpoint_after_a_cancel(
     assert history(db, tenant, task)[-1] == "cancelled"
 
 
-POLICY_SPEC = register(
-    TaskSpec(
-        name="tests.retry_policy",
-        category="tests",
-        queue="email",
-        params_schema=AnyParams,
-        default_priority=5,
-        default_max_retries=3,
-        time_limit_ms=10_000,
-        description="a task type with a retry policy of its own",
-        retry=RetryPolicy(base_seconds=0.05, jitter=0, permanent=(ValueError,)),
-    )
+POLICY_SPEC = TaskSpec(
+    name="tests.retry_policy",
+    category="tests",
+    queue="email",
+    params_schema=AnyParams,
+    default_priority=5,
+    default_max_retries=3,
+    time_limit_ms=10_000,
+    description="a task type with a retry policy of its own",
+    retry=RetryPolicy(base_seconds=0.05, jitter=0, permanent=(ValueError,)),
 )
 
 
-def test_the_task_types_policy_names_its_permanent_errors(db, tenant, redis_broker, run_worker):
+@pytest.fixture
+def policy_spec():
+    """A task type of the test's own, in the catalog only while the test runs."""
+    yield register(POLICY_SPEC)
+    CATALOG.pop(POLICY_SPEC.name, None)
+
+
+def test_the_task_types_policy_names_its_permanent_errors(
+    db, tenant, redis_broker, run_worker, policy_spec
+):
     @task_actor(POLICY_SPEC.name, broker=redis_broker)
     def strict(task):
         raise ValueError("the record is malformed")
@@ -193,7 +201,9 @@ def test_the_task_types_policy_names_its_permanent_errors(db, tenant, redis_brok
     assert done.error_message == "ValueError: the record is malformed"
 
 
-def test_retry_later_sets_the_next_attempt_in_so_many_seconds(db, tenant, redis_broker, run_worker):
+def test_retry_later_sets_the_next_attempt_in_so_many_seconds(
+    db, tenant, redis_broker, run_worker, policy_spec
+):
     @task_actor(POLICY_SPEC.name, broker=redis_broker)
     def busy(task):
         raise RetryLater("the mail server said 451: try again later", delay_seconds=30)
