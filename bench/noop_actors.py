@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bench.noop import NOOP
-from offload_shared.models import Task
+from offload_shared.context import TaskContext
 from offload_shared.worker import task_actor
 
 
 @task_actor(NOOP)
-def noop(task: Task) -> None:
+def noop(ctx: TaskContext) -> None:
     return None

@@ -32,6 +32,7 @@ from offload_report_worker import jobs
 from offload_report_worker.sources import CHUNK_ROWS
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.catalog import get_spec
+from offload_shared.context import TaskContext
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task
 from offload_shared.models import Task, TaskStatus
@@ -129,11 +130,13 @@ def run(database_url: str, rows: int, chunk_rows: int | None, *, store_in_postgr
             params, None, None, 0, 1, 0, 3, spec.time_limit_ms, now, None, now, None,
         )  # fmt: skip
     progress: list[int] = []
-    context = jobs.JobContext(db=db, artifacts=store, settings=settings, progress=progress.append)
+    context = TaskContext(
+        task=task, db=db, settings=settings, artifacts=store, checkpoint=progress.append
+    )
     rss_before = _max_rss_mib()
     started = time.perf_counter()
     try:
-        result = jobs.excel_report(task, context, chunk_rows=chunk_rows or CHUNK_ROWS)
+        result = jobs.excel_report(context, chunk_rows=chunk_rows or CHUNK_ROWS)
     finally:
         if store_in_postgres:
             TaskStore(db).delete(task.id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -14,26 +13,20 @@ from dramatiq import Broker
 from dramatiq.middleware import TimeLimit
 
 from offload_shared import probe
-from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.catalog import TaskSpec, get_spec
+from offload_shared.context import TaskContext
 from offload_shared.db import Database
 from offload_shared.errors import Interrupt
 from offload_shared.group_commit import GroupCommit
 from offload_shared.middleware.heartbeat import HeartbeatMiddleware
-from offload_shared.middleware.status import (
-    TaskStatusMiddleware,
-    current_db,
-    current_task,
-    set_result,
-)
-from offload_shared.models import Task
+from offload_shared.middleware.status import TaskStatusMiddleware, current_context
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder, WorkerRuntime
 
-TaskFunction = Callable[[Task], Any]
+TaskFunction = Callable[[TaskContext], Any]
 
 
 QUEUE_ENV = "_OFFLOAD_WORKER_QUEUE"  # set by run_worker for its processes; not configuration
@@ -61,13 +54,10 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
             outbox=OutboxSweeper(db),
         )
 
-    runtime = RuntimeHolder(runtime_factory)
-    # Dramatiq runs `after_*` hooks in reverse order, so the heartbeat's come first: a task is
-    # no longer abortable once its outcome is being recorded, and the worker removes its row
-    # from offload.workers before the status middleware closes the shared pool.
+    runtime = RuntimeHolder(runtime_factory)  # the one owner of the process's resources
     return [
         TimeLimit(),
-        TaskStatusMiddleware(runtime, retry_backoff_seconds=settings.retry_backoff_seconds),
+        TaskStatusMiddleware(runtime, settings),
         HeartbeatMiddleware(
             runtime,
             interval_seconds=settings.worker_heartbeat_seconds,
@@ -81,11 +71,6 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
 @cache
 def worker_settings() -> Settings:
     return Settings.from_env()
-
-
-def artifact_store() -> ArtifactStore:
-    """Where the running task stores the files it produces."""
-    return PostgresArtifacts(current_db(), ttl=timedelta(days=worker_settings().artifact_ttl_days))
 
 
 @cache
@@ -111,16 +96,17 @@ def task_actor(
     """Declare the Dramatiq actor for a catalog entry (its spec, or its name); the function
     itself is returned as is.
 
-    The function receives the claimed Task (params loaded from Postgres, never from the
-    message) and returns a small JSON-able result, which the status middleware records. Since
-    it stays a plain function, tests call it directly or declare it on a broker of their own.
+    The function receives the claimed task's TaskContext (its params come from Postgres,
+    never from the message) and returns a small JSON-able result, which the status middleware
+    records. Since it stays a plain function, tests call it with a context of their own or
+    declare it on a broker of their own.
     """
     spec = get_spec(task) if isinstance(task, str) else task
 
     def decorate(fn: TaskFunction) -> TaskFunction:
         @functools.wraps(fn)
-        def run() -> None:
-            set_result(fn(current_task()))
+        def run() -> Any:
+            return fn(current_context())
 
         dramatiq.actor(
             actor_name=spec.name,

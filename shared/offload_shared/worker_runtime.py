@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from offload_shared.errors import OffloadError
 from offload_shared.group_commit import GroupCommit
 from offload_shared.outbox import OutboxSweeper
+from offload_shared.sql import query
 from offload_shared.store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class WorkerRuntime:
     pid: int = field(default_factory=os.getpid)
     _threads: dict[uuid.UUID, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
 
     def started(self, task_id: uuid.UUID) -> None:
         """This thread runs `task_id` now. A second delivery of a task already running here
@@ -68,7 +71,18 @@ class WorkerRuntime:
         return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}
 
     def close(self) -> None:
-        """At worker shutdown: commit what is queued, sweep the outbox, close the pool."""
+        """At worker shutdown, once: leave offload.workers, commit what is queued, sweep the
+        outbox, close the pools. The runtime owns them all, so no middleware needs to run
+        before or after another for this to hold (a heartbeat after it writes nothing)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        try:
+            with self.store.db.connection() as conn:
+                conn.execute(query("remove_worker"), {"id": self.id})
+        except OffloadError:
+            log.warning("could not remove worker %s from offload.workers", self.id)
         writer = self.store.writer
         if isinstance(writer, GroupCommit):
             if not writer.drain(timeout=10):

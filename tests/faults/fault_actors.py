@@ -2,8 +2,7 @@
 
 They are not in the catalog (the API never accepts them): each has a TaskSpec of its own, is
 enqueued with `offload_shared.enqueue.submit(store, publisher, new_task(SPEC, ...))`, and is
-declared here exactly as `offload_shared.worker.task_actor` declares a catalog actor: on the
-worker broker, with the same middleware, options and result handling.
+declared with `offload_shared.worker.task_actor`, like every worker's actors.
 
 Every execution appends one line `<task id> <attempt> <pid>` to the file named by
 OFFLOAD_FAULTS_EXECUTION_LOG (if set), so a test can count how often each task really ran,
@@ -12,21 +11,17 @@ whatever happened to Postgres or Redis meanwhile. Appends of one short line are 
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
-import dramatiq
 from marshmallow import INCLUDE, Schema
 
 from offload_shared.catalog import TaskSpec
-from offload_shared.errors import Interrupt
-from offload_shared.middleware.status import current_task, set_result
+from offload_shared.context import TaskContext
 from offload_shared.models import Task
-from offload_shared.worker import worker_broker
+from offload_shared.worker import task_actor
 
 QUEUE = "faults"
 EXECUTION_LOG_ENV = "OFFLOAD_FAULTS_EXECUTION_LOG"
@@ -57,33 +52,14 @@ KILLS_WORKER = _spec("kills_worker", max_retries=2)  # SIGKILLs its own worker p
 IGNORES_CANCEL = _spec("ignores_cancel")  # runs for params["seconds"], never checks for a cancel
 
 
-def _declare(spec: TaskSpec) -> Callable[[Callable[[Task], Any]], Callable[[Task], Any]]:
-    """The same actor declaration as offload_shared.worker.task_actor, for a spec of ours."""
-
-    def decorate(fn: Callable[[Task], Any]) -> Callable[[Task], Any]:
-        @functools.wraps(fn)
-        def run() -> None:
-            task = current_task()
-            _log_execution(task)
-            set_result(fn(task))
-
-        dramatiq.actor(
-            actor_name=spec.name,
-            queue_name=spec.queue,
-            time_limit=spec.time_limit_ms,
-            throws=(Exception, Interrupt),
-            broker=worker_broker(),
-        )(run)
-        return fn
-
-    return decorate
-
-
-def _log_execution(task: Task) -> None:
+def _log_execution(ctx: TaskContext) -> Task:
+    """Append this execution to the log first thing; returns the task."""
+    task = ctx.task
     path = os.environ.get(EXECUTION_LOG_ENV)
     if path:
         with open(path, "a", encoding="ascii") as log:
             log.write(f"{task.id} {task.attempts} {os.getpid()}\n")
+    return task
 
 
 def _sleep(seconds: float) -> None:
@@ -92,26 +68,30 @@ def _sleep(seconds: float) -> None:
         time.sleep(min(STEP_SECONDS, left))
 
 
-@_declare(WORK)
-def work(task: Task) -> dict[str, Any]:
+@task_actor(WORK)
+def work(ctx: TaskContext) -> dict[str, Any]:
+    task = _log_execution(ctx)
     seconds = float(task.params.get("seconds", 0))
     if task.attempts == 1 or not task.params.get("first_attempt_only"):
         _sleep(seconds)
     return {"n": task.params.get("n"), "pid": os.getpid()}
 
 
-@_declare(FAILS)
-def always_fails(task: Task) -> None:
+@task_actor(FAILS)
+def always_fails(ctx: TaskContext) -> None:
+    task = _log_execution(ctx)
     raise RuntimeError(f"boom on attempt {task.attempts}")
 
 
-@_declare(KILLS_WORKER)
-def kills_worker(task: Task) -> None:
+@task_actor(KILLS_WORKER)
+def kills_worker(ctx: TaskContext) -> None:
+    _log_execution(ctx)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@_declare(IGNORES_CANCEL)
-def ignores_cancel(task: Task) -> dict[str, Any]:
+@task_actor(IGNORES_CANCEL)
+def ignores_cancel(ctx: TaskContext) -> dict[str, Any]:
+    task = _log_execution(ctx)
     _sleep(float(task.params.get("seconds", 60)))
     return {"finished": True}
 

@@ -1,21 +1,23 @@
 """The email tasks end to end: the jobs with Postgres, and the real actors on a Dramatiq worker.
 
-The actors read their SMTP settings from the environment through the cached worker_settings(),
-so `worker_smtp` sets OFFLOAD_SMTP_* for one test and clears the cache around it.
+The actors get their SMTP settings from their task's context, that is from the worker's
+settings: `email_broker` builds a broker whose middleware points at the test's SMTP server.
 """
 
 from __future__ import annotations
 
 import pytest
+from dramatiq import Broker
 
 from offload_email_worker import actors, deliveries, jobs
+from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
 from offload_shared.publisher import Publisher
 from offload_shared.settings import SmtpSettings
 from offload_shared.store import TaskStore
-from offload_shared.worker import task_actor, worker_settings
+from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for
 from tests.smtp_servers import Mailbox, serve
 
@@ -31,34 +33,29 @@ def smtp_server():
 
 
 @pytest.fixture
-def worker_smtp(monkeypatch, smtp_server):
-    """Start an SMTP server and point the actors' settings (the environment) at it."""
+def email_broker(infra, redis_client, smtp_server):
+    """A broker with the email worker's real actors and middleware, configured (and so every
+    task's ctx.settings) for an SMTP server of the test's own: call it with the handler."""
+    made = []
 
-    def start(handler: Mailbox) -> SmtpSettings:
-        settings = smtp_server(handler)
-        monkeypatch.setenv("OFFLOAD_SMTP_HOST", settings.host)
-        monkeypatch.setenv("OFFLOAD_SMTP_PORT", str(settings.port))
-        monkeypatch.setenv("OFFLOAD_SMTP_FROM", settings.sender)
-        monkeypatch.setenv("OFFLOAD_SMTP_SECURITY", "none")
-        monkeypatch.setenv("OFFLOAD_SMTP_TIMEOUT", "5")
-        monkeypatch.delenv("OFFLOAD_SMTP_USERNAME", raising=False)
-        worker_settings.cache_clear()
-        assert worker_settings().smtp == SmtpSettings(
-            host=settings.host, port=settings.port, sender=settings.sender, timeout=5
+    def start(handler: Mailbox) -> tuple[Broker, SmtpSettings]:
+        smtp = smtp_server(handler)
+        settings = infra.settings(
+            OFFLOAD_RETRY_BACKOFF_SECONDS="0.05",
+            OFFLOAD_SMTP_HOST=smtp.host,
+            OFFLOAD_SMTP_PORT=str(smtp.port),
+            OFFLOAD_SMTP_FROM=smtp.sender,
+            OFFLOAD_SMTP_TIMEOUT="5",
         )
-        return settings
+        broker = make_broker(settings.redis_url, worker_middleware(settings))
+        made.append(broker)
+        task_actor("email.send_notification", broker=broker)(actors.send_notification)
+        task_actor("email.send_confirmation", broker=broker)(actors.send_confirmation)
+        return broker, settings.smtp
 
-    worker_settings.cache_clear()
     yield start
-    worker_settings.cache_clear()
-
-
-@pytest.fixture
-def redis_broker(redis_broker):
-    """The shared Redis broker, with the email worker's real actors declared on it."""
-    task_actor("email.send_notification", broker=redis_broker)(actors.send_notification)
-    task_actor("email.send_confirmation", broker=redis_broker)(actors.send_confirmation)
-    return redis_broker
+    for broker in made:
+        disconnect(broker)
 
 
 def create(db, tenant, task_name, params, **options):
@@ -154,10 +151,10 @@ def test_a_template_that_cannot_render_fails_for_good_without_sending(db, tenant
 # -- the actors on a real worker -----------------------------------------------------------------
 
 
-def test_notification_through_the_worker(db, tenant, worker_smtp, redis_broker, run_worker):
+def test_notification_through_the_worker(db, tenant, email_broker, run_worker):
     mailbox = Mailbox()
-    smtp = worker_smtp(mailbox)
-    run_worker(redis_broker)
+    broker, smtp = email_broker(mailbox)
+    run_worker(broker)
     params = {
         "to": ["ada@example.com"],
         "cc": ["bob@example.com"],
@@ -165,7 +162,7 @@ def test_notification_through_the_worker(db, tenant, worker_smtp, redis_broker, 
         "template": "welcome",
         "context": {"name": "Ada"},
     }
-    task = enqueue(db, redis_broker, tenant, "email.send_notification", params)
+    task = enqueue(db, broker, tenant, "email.send_notification", params)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts) == ("completed", 1), done.error_message
     assert done.result == {
@@ -180,17 +177,17 @@ def test_notification_through_the_worker(db, tenant, worker_smtp, redis_broker, 
     assert received.message.get_content_type() == "multipart/alternative"
 
 
-def test_confirmation_through_the_worker(db, tenant, worker_smtp, redis_broker, run_worker):
+def test_confirmation_through_the_worker(db, tenant, email_broker, run_worker):
     mailbox = Mailbox()
-    worker_smtp(mailbox)
-    run_worker(redis_broker)
+    broker, _ = email_broker(mailbox)
+    run_worker(broker)
     params = {
         "record_id": "ORD-42",
         "recipient": "buyer@example.com",
         "record_title": "Order",
         "record_summary": {"total": "12.50 EUR"},
     }
-    task = enqueue(db, redis_broker, tenant, "email.send_confirmation", params)
+    task = enqueue(db, broker, tenant, "email.send_confirmation", params)
     done = wait_for(lambda: finished(db, tenant, task))
     assert done.status == "completed", done.error_message
     assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["buyer@example.com"]}
@@ -207,13 +204,11 @@ def test_confirmation_through_the_worker(db, tenant, worker_smtp, redis_broker, 
         pytest.param(lambda: Mailbox(data=["451 4.3.0 try later"]), id="data"),
     ],
 )
-def test_a_4xx_reply_is_retried_then_delivered_once(
-    db, tenant, worker_smtp, redis_broker, run_worker, mailbox
-):
+def test_a_4xx_reply_is_retried_then_delivered_once(db, tenant, email_broker, run_worker, mailbox):
     mailbox = mailbox()
-    worker_smtp(mailbox)
-    run_worker(redis_broker)
-    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE)
+    broker, _ = email_broker(mailbox)
+    run_worker(broker)
+    task = enqueue(db, broker, tenant, "email.send_notification", NOTE)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.retry_count, done.attempts) == ("completed", 1, 2), done
     assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["ada@example.com"]}
@@ -224,11 +219,11 @@ def test_a_4xx_reply_is_retried_then_delivered_once(
     assert events(db, tenant, task)[-1] == ("completed", None)
 
 
-def test_a_5xx_reply_fails_the_task_at_once(db, tenant, worker_smtp, redis_broker, run_worker):
+def test_a_5xx_reply_fails_the_task_at_once(db, tenant, email_broker, run_worker):
     mailbox = Mailbox(rcpt={"ada@example.com": ["550 5.1.1 no such user"]})
-    worker_smtp(mailbox)
-    run_worker(redis_broker)
-    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE, max_retries=5)
+    broker, _ = email_broker(mailbox)
+    run_worker(broker)
+    task = enqueue(db, broker, tenant, "email.send_notification", NOTE, max_retries=5)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)
     assert done.error_message.startswith("PermanentTaskError: SMTP 550 5.1.1 no such user")
@@ -237,15 +232,15 @@ def test_a_5xx_reply_fails_the_task_at_once(db, tenant, worker_smtp, redis_broke
 
 
 def test_a_task_delivered_before_its_message_is_redelivered_sends_nothing_more(
-    db, tenant, worker_smtp, redis_broker, run_worker
+    db, tenant, email_broker, run_worker
 ):
     """An attempt that sent the email but whose outcome was lost: the next run must not resend."""
     mailbox = Mailbox()
-    smtp = worker_smtp(mailbox)
-    task = enqueue(db, redis_broker, tenant, "email.send_notification", NOTE)
+    broker, smtp = email_broker(mailbox)
+    task = enqueue(db, broker, tenant, "email.send_notification", NOTE)
     earlier = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert len(mailbox.received) == 1
-    run_worker(redis_broker)
+    run_worker(broker)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts) == ("completed", 1)
     assert done.result == earlier

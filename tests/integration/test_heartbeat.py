@@ -8,9 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import dramatiq
 import pytest
-from dramatiq.broker import MessageProxy
 
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task
@@ -43,25 +41,17 @@ def heartbeat(runtime) -> Iterator[HeartbeatMiddleware]:
     middleware.after_worker_shutdown(None, None)  # type: ignore[arg-type]
 
 
-def proxy(task_id: uuid.UUID) -> MessageProxy:
-    message = dramatiq.Message(
-        queue_name="email", actor_name=SPEC.name, args=(), kwargs={}, options={},
-        message_id=str(task_id),
-    )  # fmt: skip
-    return MessageProxy(message)
-
-
 class Run(threading.Thread):
-    """A worker thread running one task the way Dramatiq calls the heartbeat's hooks."""
+    """A worker thread running one task, registered as the status middleware registers it."""
 
-    def __init__(self, heartbeat: HeartbeatMiddleware, task_id: uuid.UUID) -> None:
+    def __init__(self, runtime: WorkerRuntime, task_id: uuid.UUID) -> None:
         super().__init__(daemon=True)
-        self.heartbeat, self.message = heartbeat, proxy(task_id)
+        self.runtime, self.task_id = runtime, task_id
         self.started_work = threading.Event()
         self.outcome: str | None = None
 
     def run(self) -> None:
-        self.heartbeat.before_process_message(None, self.message)  # type: ignore[arg-type]
+        self.runtime.started(self.task_id)
         self.started_work.set()
         try:
             deadline = time.monotonic() + WORK_SECONDS
@@ -71,7 +61,7 @@ class Run(threading.Thread):
         except TaskCancelled:
             self.outcome = "aborted"
         finally:
-            self.heartbeat.after_process_message(None, self.message)  # type: ignore[arg-type]
+            self.runtime.finished(self.task_id)
 
 
 def running_with_cancel(store: TaskStore, runtime: WorkerRuntime, tenant: str, task_id=None):
@@ -89,14 +79,12 @@ def test_a_duplicate_delivery_does_not_make_the_running_task_unabortable(
 ):
     store = TaskStore(db)
     task = running_with_cancel(store, runtime, tenant)
-    run = Run(heartbeat, task.id)
+    run = Run(runtime, task.id)
     run.start()
     run.started_work.wait(5)
     # A second message for the same task reaches another thread of this process: the status
-    # middleware skips it (the task is running), and Dramatiq calls after_skip_message.
-    duplicate = threading.Thread(
-        target=lambda: heartbeat.after_skip_message(None, proxy(task.id))  # type: ignore[arg-type]
-    )
+    # middleware skips it (the task is running), and its after_skip_message says finished.
+    duplicate = threading.Thread(target=lambda: runtime.finished(task.id))
     duplicate.start()
     duplicate.join(5)
     assert runtime.running() == {task.id: run.ident}
@@ -111,14 +99,14 @@ def test_a_task_aborted_once_can_be_aborted_again_on_its_next_run(db, tenant, ru
     store = TaskStore(db)
     first = running_with_cancel(store, runtime, tenant)
     heartbeat.after_worker_boot(None, None)  # type: ignore[arg-type]
-    run = Run(heartbeat, first.id)
+    run = Run(runtime, first.id)
     run.start()
     wait_for(lambda: run.outcome, timeout=10)
     store.stop(first).wait()  # it ends cancelled; then it is sent round again (POST .../retry)
     store.resubmit(tenant, first.id)
 
     second = running_with_cancel(store, runtime, tenant, first.id)  # attempt 2, same process
-    again = Run(heartbeat, first.id)
+    again = Run(runtime, first.id)
     again.start()
     wait_for(lambda: again.outcome, timeout=10)
     store.stop(second).wait()

@@ -49,7 +49,8 @@ def test_a_worker_runs_it_with_task_actor(db, tenant, redis_broker, run_worker):
     from offload_shared.publisher import Publisher
 
     @task_actor(RESIZE, broker=redis_broker)
-    def resize(task):
+    def resize(ctx):
+        task = ctx.task
         return {"resized": task.params["image_id"], "width": task.params["width"]}
 
     run_worker(redis_broker)
@@ -74,7 +75,7 @@ def test_a_result_postgres_cannot_store_fails_the_task_and_says_why(
     from offload_shared.publisher import Publisher
 
     @task_actor(RESIZE, broker=redis_broker)
-    def resize(task):
+    def resize(ctx):
         return result
 
     run_worker(redis_broker)

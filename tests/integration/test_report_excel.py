@@ -16,8 +16,8 @@ from psycopg import sql
 from offload_report_worker import actors, jobs
 from offload_report_worker.excel import SHEET, SUMMARY_SHEET
 from offload_shared.artifacts import PostgresArtifacts
-from offload_shared.broker import disconnect, make_broker
 from offload_shared.catalog import get_spec
+from offload_shared.context import TaskContext
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, StoreUnavailable
 from offload_shared.publisher import Publisher
@@ -41,13 +41,14 @@ def running_task(db, tenant, raw_params):
 
 
 def run_report(db, infra, task, *, progress=None, **settings):
-    context = jobs.JobContext(
+    context = TaskContext(
+        task=task,
         db=db,
-        artifacts=PostgresArtifacts(db, ttl=timedelta(days=1)),
         settings=infra.settings(**settings),
-        progress=progress or (lambda _: None),
+        artifacts=PostgresArtifacts(db, ttl=timedelta(days=1)),
+        checkpoint=progress or (lambda _: None),
     )
-    return jobs.excel_report(task, context)
+    return jobs.excel_report(context)
 
 
 def stored_file(db, tenant, task_id):
@@ -272,7 +273,6 @@ def test_a_source_that_tries_to_write_fails_the_task_at_once_and_stores_nothing(
 ):
     register(monkeypatch, tmp_path, writer=(in_schema(schema, writing_sql), {}))
     settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
-    monkeypatch.setattr(actors, "worker_settings", lambda: settings)
     broker = StubBroker(middleware=worker_middleware(settings))
     broker.emit_after("process_boot")
     task_actor("reports.generate_excel", broker=broker)(actors.generate_excel)
@@ -346,19 +346,10 @@ def test_a_100k_row_report_is_read_in_chunks_and_reads_back_whole(
 # -- cancellation through a real worker --------------------------------------------------------
 
 
-@pytest.fixture
-def redis_broker(infra, redis_client):
-    settings = infra.settings(OFFLOAD_RETRY_BACKOFF_SECONDS="0.05")
-    broker = make_broker(settings.redis_url, worker_middleware(settings))
-    yield broker
-    disconnect(broker)
-
-
 def test_a_report_cancelled_while_running_stops_between_chunks_and_stores_nothing(
     db, infra, tenant, redis_broker, monkeypatch, tmp_path
 ):
     register(monkeypatch, tmp_path, series=(SERIES, {"rows": "integer"}))
-    monkeypatch.setattr(actors, "worker_settings", infra.settings)
     task_actor("reports.generate_excel", broker=redis_broker)(actors.generate_excel)
     store = TaskStore(db)
     # Twenty million rows: minutes of work, unless the cancel stops it.

@@ -30,7 +30,8 @@ def test_junk_is_set_aside_and_its_batch_still_runs(db, tenant, broker, redis_cl
     ran = []
 
     @task_actor("email.send_notification", broker=broker)
-    def send(task):
+    def send(ctx):
+        task = ctx.task
         ran.append(task.id)
         return {}
 

@@ -10,7 +10,6 @@ from marshmallow import Schema
 from offload_shared.catalog import CATALOG, RetryPolicy, TaskSpec, get_spec, register
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, RetryLater
-from offload_shared.middleware import report_progress
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
@@ -46,7 +45,8 @@ def test_success_records_running_then_completed_with_result(db, tenant, redis_br
     seen = []
 
     @task_actor("email.send_notification", broker=redis_broker)
-    def send(task):
+    def send(ctx):
+        task = ctx.task
         seen.append((task.id, task.params, task.status))
         return {"sent": True}
 
@@ -62,7 +62,8 @@ def test_a_failure_is_retried_with_retry_count_then_completes(db, tenant, redis_
     calls = []
 
     @task_actor("email.send_notification", broker=redis_broker)
-    def flaky(task):
+    def flaky(ctx):
+        task = ctx.task
         calls.append(task.retry_count)
         if len(calls) == 1:
             raise TimeoutError("smtp timed out")
@@ -78,7 +79,8 @@ def test_a_failure_is_retried_with_retry_count_then_completes(db, tenant, redis_
 
 def test_spent_retries_fail_the_task_with_its_last_error(db, tenant, redis_broker, run_worker):
     @task_actor("email.send_notification", broker=redis_broker)
-    def broken(task):
+    def broken(ctx):
+        task = ctx.task
         raise ConnectionRefusedError(f"attempt {task.attempts}")
 
     run_worker(redis_broker)
@@ -91,7 +93,7 @@ def test_spent_retries_fail_the_task_with_its_last_error(db, tenant, redis_broke
 
 def test_permanent_error_fails_at_once(db, tenant, redis_broker, run_worker):
     @task_actor("email.send_notification", broker=redis_broker)
-    def rejected(task):
+    def rejected(ctx):
         raise PermanentTaskError("554 no such user")
 
     run_worker(redis_broker)
@@ -105,7 +107,8 @@ def test_a_cancelled_task_is_skipped_and_never_runs(db, tenant, redis_broker, ru
     ran = threading.Event()
 
     @task_actor("email.send_notification", broker=redis_broker)
-    def send(task):
+    def send(ctx):
+        task = ctx.task
         if task.params["subject"] == "cancelled":
             ran.set()
         return {}
@@ -129,7 +132,8 @@ def test_actor_wiring_on_the_stub_broker(db, tenant, infra):
     broker.emit_after("process_boot")
 
     @task_actor("reports.generate_excel", broker=broker)
-    def report(task):
+    def report(ctx):
+        task = ctx.task
         return {"rows": len(task.params["rows"])}
 
     spec = get_spec("reports.generate_excel")
@@ -147,11 +151,11 @@ def test_a_running_task_stops_at_its_checkpoint_after_a_cancel(
     checkpoints = []
 
     @task_actor("email.send_notification", broker=redis_broker)
-    def long_job(task):
+    def long_job(ctx):
         started.set()
         for percent in range(0, 101):
             checkpoints.append(percent)
-            report_progress(percent)
+            ctx.checkpoint(percent)
             time.sleep(0.02)  # a slice of real work between checkpoints
         return {"finished": True}
 
@@ -191,7 +195,7 @@ def test_the_task_types_policy_names_its_permanent_errors(
     db, tenant, redis_broker, run_worker, policy_spec
 ):
     @task_actor(POLICY_SPEC.name, broker=redis_broker)
-    def strict(task):
+    def strict(ctx):
         raise ValueError("the record is malformed")
 
     run_worker(redis_broker)
@@ -205,7 +209,7 @@ def test_retry_later_sets_the_next_attempt_in_so_many_seconds(
     db, tenant, redis_broker, run_worker, policy_spec
 ):
     @task_actor(POLICY_SPEC.name, broker=redis_broker)
-    def busy(task):
+    def busy(ctx):
         raise RetryLater("the mail server said 451: try again later", delay_seconds=30)
 
     run_worker(redis_broker)

@@ -14,6 +14,7 @@ from offload_report_worker import jobs
 from offload_report_worker.excel import SHEET
 from offload_shared import artifacts
 from offload_shared.catalog import get_spec
+from offload_shared.context import TaskContext
 from offload_shared.db import Database
 from offload_shared.errors import TaskCancelled
 from offload_shared.models import Artifact, Task
@@ -46,10 +47,10 @@ def store():
     return RecordingStore()
 
 
-def context(store, progress):
+def context(task, store, progress):
     # Inline rows and PDFs never touch the database: this pool is never opened.
     db = Database("postgresql://unused.invalid/none")
-    return jobs.JobContext(db=db, artifacts=store, settings=Settings(), progress=progress)
+    return TaskContext(task=task, db=db, settings=Settings(), artifacts=store, checkpoint=progress)
 
 
 INLINE = {
@@ -62,7 +63,7 @@ INLINE = {
 def test_an_inline_report_is_stored_once_with_its_result(store):
     progress: list[int] = []
     task = make_task("reports.generate_excel", INLINE)
-    result = jobs.excel_report(task, context(store, progress.append), chunk_rows=10)
+    result = jobs.excel_report(context(task, store, progress.append), chunk_rows=10)
     [(filename, content_type, data)] = store.saved
     assert (filename, content_type) == ("q3 sales.xlsx", artifacts.XLSX)
     sheet = openpyxl.load_workbook(io.BytesIO(data))[SHEET]
@@ -89,7 +90,7 @@ def test_a_cancel_at_a_checkpoint_stops_the_report_and_stores_nothing(store, tmp
 
     task = make_task("reports.generate_excel", INLINE)
     with pytest.raises(TaskCancelled):
-        jobs.excel_report(task, context(store, checkpoint), chunk_rows=10)
+        jobs.excel_report(context(task, store, checkpoint), chunk_rows=10)
     assert store.saved == []
     assert len(seen) == 2
     assert list(tmp_path.iterdir()) == []  # the half-built workbook is gone too
@@ -103,7 +104,7 @@ def test_a_pdf_report_is_stored_as_record_id_dot_pdf(store):
         "table": {"columns": ["a"], "rows": [["x"], ["y"]]},
     }
     task = make_task("reports.generate_pdf", params)
-    result = jobs.pdf_report(task, context(store, lambda _: None))
+    result = jobs.pdf_report(context(task, store, lambda _: None))
     [(filename, content_type, data)] = store.saved
     assert (filename, content_type) == ("FIR-7.pdf", artifacts.PDF)
     assert "North" in PdfReader(io.BytesIO(data)).pages[0].extract_text()

@@ -1,4 +1,4 @@
-"""The two report jobs, with what they need passed in (the actors pass the worker's own).
+"""The two report jobs, given the task's TaskContext (tests build one of their own).
 
 A job builds its file completely, checks once more for a cancel request, and only then stores
 it: a report that fails or is cancelled stores nothing. The Excel file is built in a temporary
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +17,9 @@ from offload_report_worker.excel import Summary, WorkbookWriter
 from offload_report_worker.pdf import build_pdf
 from offload_report_worker.sources import CHUNK_ROWS, open_rows
 from offload_shared import artifacts
-from offload_shared.artifacts import ArtifactStore
-from offload_shared.db import Database
+from offload_shared.context import TaskContext
 from offload_shared.errors import PermanentTaskError
 from offload_shared.models import Artifact, Task
-from offload_shared.settings import Settings
 
 MAX_COLUMNS = 16_384  # Excel's limit; xlsxwriter would silently drop the cells beyond it
 READ_SHARE = 95  # percent of the progress bar given to reading and writing rows
@@ -31,16 +27,8 @@ UNKNOWN_TOTAL_HALFWAY = 100_000  # rows: with no row count, progress is half-way
 BEFORE_STORING = 97
 
 
-@dataclass(frozen=True)
-class JobContext:
-    db: Database  # Offload's store (task_history reads it)
-    artifacts: ArtifactStore
-    settings: Settings
-    progress: Callable[[int], None]  # a checkpoint: raises TaskCancelled after a cancel
-
-
-def excel_report(task: Task, ctx: JobContext, *, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
-    params = task.params
+def excel_report(ctx: TaskContext, *, chunk_rows: int = CHUNK_ROWS) -> dict[str, Any]:
+    task, params = ctx.task, ctx.params
     with tempfile.TemporaryDirectory(prefix="offload-report-") as tmp:
         path = Path(tmp) / "report.xlsx"
         with ExitStack() as stack:
@@ -54,7 +42,7 @@ def excel_report(task: Task, ctx: JobContext, *, chunk_rows: int = CHUNK_ROWS) -
                 book = stack.enter_context(WorkbookWriter(path, rows.columns, tmpdir=Path(tmp)))
                 for chunk in rows.chunks:
                     book.write(chunk)
-                    ctx.progress(progress_percent(book.rows, rows.total))
+                    ctx.checkpoint(progress_percent(book.rows, rows.total))
             # The source is closed before the (slower) assembling of the file.
             book.finish(
                 Summary(
@@ -64,7 +52,7 @@ def excel_report(task: Task, ctx: JobContext, *, chunk_rows: int = CHUNK_ROWS) -
                     task_id=str(task.id),
                 )
             )
-        ctx.progress(BEFORE_STORING)
+        ctx.checkpoint(BEFORE_STORING)
         with path.open("rb") as content:
             artifact = ctx.artifacts.save(
                 task,
@@ -75,7 +63,8 @@ def excel_report(task: Task, ctx: JobContext, *, chunk_rows: int = CHUNK_ROWS) -
     return artifact_result(task, artifact, rows=book.rows)
 
 
-def pdf_report(task: Task, ctx: JobContext) -> dict[str, Any]:
+def pdf_report(ctx: TaskContext) -> dict[str, Any]:
+    task = ctx.task
     params = task.params
     table = params.get("table")
     content = build_pdf(
@@ -85,7 +74,7 @@ def pdf_report(task: Task, ctx: JobContext) -> dict[str, Any]:
         table=table,
         generated_at=dt.datetime.now(dt.UTC),
     )
-    ctx.progress(BEFORE_STORING)
+    ctx.checkpoint(BEFORE_STORING)
     artifact = ctx.artifacts.save(
         task,
         filename=f"{params['record_id']}.pdf",

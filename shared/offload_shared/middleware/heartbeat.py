@@ -3,7 +3,9 @@
 Every few seconds the worker process writes its heartbeat to offload.workers; the scheduler's
 reaper treats running tasks of a worker that stopped beating as lost and sends them round again.
 The same round trip returns this worker's tasks whose cancel request is older than the grace
-period: they are aborted (TaskCancelled raised in their thread). When the worker shuts down,
+period: they are aborted (TaskCancelled raised in their thread, which the runtime's registry
+names; the status middleware registers a task once claimed and unregisters it before its
+outcome is recorded, so an abort never lands while that is written). When the worker shuts down,
 tasks still running shortly before the shutdown bound are interrupted (WorkerShutdown) so they
 are requeued before the process exits.
 """
@@ -12,12 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from dramatiq import Broker
-from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 from dramatiq.middleware.threading import raise_thread_exception
 
@@ -65,22 +65,7 @@ class HeartbeatMiddleware(Middleware):
         timer.start()
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
-        self._stop.set()
-        runtime = self.runtime.get()
-        try:
-            with runtime.store.db.connection() as conn:
-                conn.execute(query("remove_worker"), {"id": runtime.id})
-        except OffloadError:
-            log.warning("could not remove worker %s from offload.workers", runtime.id)
-
-    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        self.runtime.get().started(_task_id(message))
-
-    def after_process_message(self, broker: Broker, message: MessageProxy, **_: Any) -> None:
-        self.runtime.get().finished(_task_id(message))
-
-    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
-        self.runtime.get().finished(_task_id(message))
+        self._stop.set()  # the runtime's close() takes the worker out of offload.workers
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -90,6 +75,8 @@ class HeartbeatMiddleware(Middleware):
         if self.beacon is not None:
             self.beacon()
         runtime = self.runtime.get()
+        if runtime.closed:
+            return
         try:
             overdue = runtime.store.db.fetch_all(
                 query("worker_heartbeat"),
@@ -108,10 +95,3 @@ class HeartbeatMiddleware(Middleware):
         for task_id, thread in self.runtime.get().running().items():
             log.warning("task %s still running at the shutdown bound; requeueing it", task_id)
             raise_thread_exception(thread, WorkerShutdown)
-
-
-def _task_id(message: MessageProxy) -> Any:
-    try:
-        return uuid.UUID(message.message_id)
-    except ValueError:
-        return message.message_id

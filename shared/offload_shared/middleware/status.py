@@ -12,14 +12,19 @@ thread. A finished task's status write is submitted to the process's group commi
 message is acked once that commits; the thread goes on to its next task meanwhile. Retries
 and requeues wait for their commit, then publish. Status is always committed before the message
 is acked.
+
+Once claimed, the task's TaskContext (offload_shared/context.py) is what its function gets:
+this middleware builds it, `current_context()` hands it to task_actor's wrapper, and the
+function's return value, which Dramatiq passes back here, is the recorded result.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import uuid
-from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -27,6 +32,7 @@ from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
+from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import (
     RECHECK_AFTER_SECONDS,
     Leased,
@@ -35,7 +41,7 @@ from offload_shared.broker import (
     release_later,
 )
 from offload_shared.catalog import retry_policy
-from offload_shared.db import Database
+from offload_shared.context import TaskContext
 from offload_shared.errors import (
     OffloadError,
     StoreError,
@@ -45,6 +51,7 @@ from offload_shared.errors import (
 from offload_shared.group_commit import Write
 from offload_shared.models import Task
 from offload_shared.publisher import Publisher
+from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder
 
@@ -53,46 +60,25 @@ log = logging.getLogger(__name__)
 STORE_OUTAGE_REDELIVERY_MS = 5_000
 
 
-@dataclass
-class _Run:
-    task: Task
-    store: TaskStore
-    result: Any = None
+_CURRENT: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "offload_task", default=None
+)
 
 
-_CURRENT: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("offload_run", default=None)
+def current_context() -> TaskContext:
+    """The context of the task whose actor is running in this thread (task_actor hands it to
+    the task function)."""
+    ctx = _CURRENT.get()
+    if ctx is None:
+        raise RuntimeError("current_context() called outside a task")
+    return ctx
 
 
-def current_task() -> Task:
-    """The task whose actor is running in this thread."""
-    run = _CURRENT.get()
-    if run is None:
-        raise RuntimeError("current_task() called outside a task")
-    return run.task
-
-
-def current_db() -> Database:
-    """The worker process's Postgres pool, for actors that read or write more than their row."""
-    run = _CURRENT.get()
-    if run is None:
-        raise RuntimeError("current_db() called outside a task")
-    return run.store.db
-
-
-def report_progress(percent: int) -> None:
-    """A checkpoint: write the running task's progress (0-100) to its row.
-
-    Raises TaskCancelled when a cancel was requested; long tasks call this between chunks.
-    """
-    run = _CURRENT.get()
-    if run is not None and run.store.set_progress(run.task.id, percent):
-        raise TaskCancelled(f"task {run.task.id} was cancelled")
-
-
-def set_result(result: Any) -> None:
-    run = _CURRENT.get()
-    if run is not None:
-        run.result = result
+def _checkpoint(store: TaskStore, task_id: uuid.UUID, percent: int) -> None:
+    """Write the running task's progress (0-100); raises TaskCancelled once a cancel was
+    requested (long tasks call it between chunks, as ctx.checkpoint)."""
+    if store.set_progress(task_id, percent):
+        raise TaskCancelled(f"task {task_id} was cancelled")
 
 
 def describe(exc: BaseException) -> str:
@@ -113,9 +99,11 @@ class TaskStatusMiddleware(Middleware):
     option, which tells the worker that failures are handled here and need no traceback log.
     """
 
-    def __init__(self, runtime: RuntimeHolder, *, retry_backoff_seconds: float) -> None:
+    def __init__(self, runtime: RuntimeHolder, settings: Settings) -> None:
         self.runtime = runtime
-        self.retry_backoff_seconds = retry_backoff_seconds
+        self.settings = settings
+        self.retry_backoff_seconds = settings.retry_backoff_seconds
+        self.artifact_ttl = timedelta(days=settings.artifact_ttl_days)
 
     @property
     def actor_options(self) -> set[str]:
@@ -168,7 +156,17 @@ class TaskStatusMiddleware(Middleware):
             raise SkipMessage("task is not pending (cancelled, finished or running elsewhere)")
         if isinstance(message, Leased) and message.waited() > RECHECK_AFTER_SECONDS:
             self._begin_late(message, task)
-        _CURRENT.set(_Run(task, self.store))
+        store = self.store
+        self.runtime.get().started(task.id)  # abortable from now on (the heartbeat)
+        _CURRENT.set(
+            TaskContext(
+                task=task,
+                db=store.db,
+                settings=self.settings,
+                artifacts=PostgresArtifacts(store.db, ttl=self.artifact_ttl),
+                checkpoint=functools.partial(_checkpoint, store, task.id),
+            )
+        )
 
     def _begin_late(self, message: Leased, task: Task) -> None:
         """A claim that waited behind slow tasks: make sure it still holds before running."""
@@ -196,6 +194,9 @@ class TaskStatusMiddleware(Middleware):
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         _CURRENT.set(None)
+        task_id = _task_id(message)
+        if task_id is not None:  # a duplicate of a task running here: its entry is not ours
+            self.runtime.get().finished(task_id)
 
     def after_process_message(
         self,
@@ -205,18 +206,19 @@ class TaskStatusMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        run = _CURRENT.get()
+        ctx = _CURRENT.get()
         _CURRENT.set(None)
-        if run is None or str(run.task.id) != message.message_id:
+        if ctx is None or str(ctx.task.id) != message.message_id:
             return
-        task = run.task
+        task = ctx.task
+        self.runtime.get().finished(task.id)  # no abort from here on: the outcome is written
         if exception is not None and not isinstance(exception, TaskCancelled | WorkerShutdown):
             log.warning(
                 "task %s (%s) attempt %d raised %s",
                 task.id, task.task_name, task.attempts, type(exception).__name__,
             )  # fmt: skip
         try:
-            outcome = self._record(broker, task, run.result, exception)
+            outcome = self._record(broker, task, result, exception)
         except OffloadError:
             log.exception("could not record the outcome of task %s", task.id)
             return
