@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from offload_api import errors, events, health, limits, services, shortcuts, tasks
+from offload_api import analytics, errors, fanout, health, limits, reports, services, tasks
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
@@ -39,9 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api = Api(app)
     api.register_blueprint(tasks.blp)
-    api.register_blueprint(events.blp)
-    api.register_blueprint(shortcuts.reports)
-    api.register_blueprint(shortcuts.analytics)
+    api.register_blueprint(fanout.blp)
+    api.register_blueprint(reports.blp)
+    api.register_blueprint(analytics.blp)
     api.register_blueprint(health.blp)
     errors.init_app(app, api)
     services.init_app(app, settings)

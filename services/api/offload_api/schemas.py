@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from offload_shared.catalog import CATALOG, TaskSpec, categories
-from offload_shared.events import RULES
+from offload_shared.fanout import RULES
 from offload_shared.models import TaskStatus
 from offload_shared.params import NO_LINE_BREAKS, Scalar
 

@@ -10,7 +10,7 @@ from offload_api.auth import require_tenant, tenant
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import EventOutcomeSchema, EventSchema
 from offload_api.services import services
-from offload_shared.events import fan_out
+from offload_shared.fanout import fan_out
 
 blp = Blueprint("events", __name__, url_prefix="/api/events", description="Event fan-out")
 blp.before_request(require_tenant)

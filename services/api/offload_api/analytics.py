@@ -1,5 +1,5 @@
-"""Seed 004's endpoints, as thin wrappers over the one enqueue path:
-POST /api/reports, POST /api/analytics/sync, and the latest analytics snapshots."""
+"""Seed 004's analytics endpoints: POST /api/analytics/sync (a thin wrapper over the one enqueue
+path) and the latest analytics snapshots."""
 
 from __future__ import annotations
 
@@ -10,46 +10,29 @@ from flask.views import MethodView
 
 from offload_api.auth import require_tenant, tenant
 from offload_api.json_codec import Blueprint
-from offload_api.schemas import (
-    LatestSnapshotsSchema,
-    ReportRequestSchema,
-    SnapshotSchema,
-    SyncRequestSchema,
-    TaskSchema,
-)
+from offload_api.schemas import LatestSnapshotsSchema, SnapshotSchema, SyncRequestSchema, TaskSchema
 from offload_api.services import services
 from offload_api.submit import enqueue_request
 from offload_shared import snapshots
 from offload_shared.errors import SnapshotNotFound
 from offload_shared.models import Task
 
-reports = Blueprint("reports", __name__, url_prefix="/api/reports", description="Reports")
-reports.before_request(require_tenant)
-analytics = Blueprint("analytics", __name__, url_prefix="/api/analytics", description="Analytics")
-analytics.before_request(require_tenant)
+blp = Blueprint("analytics", __name__, url_prefix="/api/analytics", description="Analytics")
+blp.before_request(require_tenant)
 
 
-@reports.route("")
-class Reports(MethodView):
-    @reports.arguments(ReportRequestSchema())
-    @reports.response(202, TaskSchema)
-    def post(self, req: dict[str, Any]) -> Task | Response:
-        """Generate a report: `format` excel or pdf, and that task's `params`."""
-        return enqueue_request(req)
-
-
-@analytics.route("/sync")
+@blp.route("/sync")
 class Sync(MethodView):
-    @analytics.arguments(SyncRequestSchema())
-    @analytics.response(202, TaskSchema)
+    @blp.arguments(SyncRequestSchema())
+    @blp.response(202, TaskSchema)
     def post(self, req: dict[str, Any]) -> Task | Response:
         """Sync metrics from an HTTP source (analytics.sync_metrics)."""
         return enqueue_request(req)
 
 
-@analytics.route("/")
+@blp.route("/")
 class Latest(MethodView):
-    @analytics.response(200, LatestSnapshotsSchema)
+    @blp.response(200, LatestSnapshotsSchema)
     def get(self) -> dict[str, Any]:
         """The latest snapshot of each kind (null where none was computed yet)."""
         db = services().db
@@ -58,9 +41,9 @@ class Latest(MethodView):
         }
 
 
-@analytics.route("/<any(dashboard, task_trends, failure_breakdown):kind>")
+@blp.route("/<any(dashboard, task_trends, failure_breakdown):kind>")
 class LatestOfKind(MethodView):
-    @analytics.response(200, SnapshotSchema)
+    @blp.response(200, SnapshotSchema)
     def get(self, kind: str) -> snapshots.Snapshot:
         """The latest snapshot of one kind: dashboard, task_trends or failure_breakdown."""
         snapshot = snapshots.latest_snapshot(services().db, tenant(), kind)
