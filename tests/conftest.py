@@ -12,17 +12,24 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from dramatiq import Broker
 
 from offload_dev import embedded
 from offload_shared import apikeys, migrate
+from offload_shared.catalog import get_spec
 from offload_shared.db import Database
+from offload_shared.enqueue import new_task, submit
+from offload_shared.models import Task
+from offload_shared.publisher import Publisher
 from offload_shared.settings import Settings
+from offload_shared.store import TaskStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -53,6 +60,48 @@ def wait_for(check: Callable[[], T], *, timeout: float = 20.0, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
         time.sleep(interval)
+
+
+# -- the one task factory ---------------------------------------------------------------------
+
+EMAIL = "email.send_notification"
+EMAIL_PARAMS: dict[str, Any] = {"to": ["a@example.com"], "subject": "s", "body": "b"}
+
+
+def make_task(task_name: str = EMAIL, params: dict[str, Any] | None = None, **fields: Any) -> Task:
+    """A Task in memory, as a worker gets it once claimed (no database): params validated by
+    the catalog entry's schema, catalog defaults, `fields` overriding any column."""
+    spec = get_spec(task_name)
+    now = datetime.now(UTC)
+    values: dict[str, Any] = dict(
+        id=uuid.uuid4(), tenant="t", task_name=spec.name, task_type=spec.category,
+        queue=spec.queue, priority=spec.default_priority, status="running",
+        params=spec.load_params(EMAIL_PARAMS if params is None else params), result=None,
+        error_message=None, progress=0, attempts=1, retry_count=0,
+        max_retries=spec.default_max_retries, time_limit_ms=spec.time_limit_ms, created_at=now,
+        next_attempt_at=None, started_at=now, completed_at=None,
+    )  # fmt: skip
+    return Task(**(values | fields))
+
+
+def create_task(
+    db: Database, tenant: str, task_name: str = EMAIL, params: dict[str, Any] | None = None,
+    **options: Any,
+) -> Task:  # fmt: skip
+    """A stored task, not published (as the API stores one: params validated by its schema)."""
+    spec = get_spec(task_name)
+    loaded = spec.load_params(EMAIL_PARAMS if params is None else params)
+    return TaskStore(db).create(new_task(spec, tenant, loaded, **options))
+
+
+def submit_task(
+    db: Database, broker: Broker, tenant: str, task_name: str = EMAIL,
+    params: dict[str, Any] | None = None, **options: Any,
+) -> Task:  # fmt: skip
+    """A stored and published task: the API's enqueue path."""
+    spec = get_spec(task_name)
+    loaded = spec.load_params(EMAIL_PARAMS if params is None else params)
+    return submit(TaskStore(db), Publisher(broker), new_task(spec, tenant, loaded, **options))
 
 
 @pytest.fixture(scope="session")

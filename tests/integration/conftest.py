@@ -1,5 +1,5 @@
-"""Fixtures for running real actors in-process: a Redis broker with the worker middleware and a
-Dramatiq worker that is always stopped."""
+"""Fixtures of the integration suite: a Redis broker with the worker middleware, a Dramatiq
+worker that is always stopped, and the API in-process with the one authorised client."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterator
 import dramatiq
 import pytest
 from dramatiq import Broker
+from flask import Flask
+from flask.testing import FlaskClient
 
+from offload_api.app import create_app
 from offload_shared.broker import disconnect, make_broker
 from offload_shared.worker import worker_middleware
 
@@ -35,3 +38,32 @@ def run_worker() -> Iterator[Callable[[Broker], dramatiq.Worker]]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def make_api(infra) -> Iterator[Callable[..., Flask]]:
+    """The API in-process (Flask's app, for its test client), configured like a deployment of
+    the test's own (`make_api(OFFLOAD_TASK_MODULES=...)`); each app is closed afterwards."""
+    apps: list[Flask] = []
+
+    def make(**settings: str) -> Flask:
+        app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings(**settings)})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["offload"].close()
+
+
+@pytest.fixture
+def app(make_api) -> Flask:
+    return make_api()
+
+
+@pytest.fixture
+def client(app, api_key) -> FlaskClient:
+    """The one API client: the test tenant's key on every request."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return c

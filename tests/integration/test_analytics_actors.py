@@ -21,12 +21,9 @@ import redis
 from offload_dev.procs import free_port, spawn, stop_all, wait_until
 from offload_shared import snapshots
 from offload_shared.broker import disconnect, make_broker
-from offload_shared.catalog import get_spec
-from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import TaskNotFound
-from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
-from tests.conftest import wait_for
+from tests.conftest import submit_task, wait_for
 from tests.seeding import seed
 
 BIN = Path(sys.executable).parent
@@ -91,15 +88,7 @@ def worker(infra, tmp_path_factory):
 @pytest.fixture
 def enqueue(db, infra, tenant):
     broker = make_broker(infra.redis_url)
-    publisher = Publisher(broker)
-
-    def send(task_name, params, **kw):
-        spec = get_spec(task_name)
-        return submit(
-            TaskStore(db), publisher, new_task(spec, tenant, spec.load_params(params), **kw)
-        )
-
-    yield send
+    yield lambda task_name, params, **kw: submit_task(db, broker, tenant, task_name, params, **kw)
     disconnect(broker)
 
 

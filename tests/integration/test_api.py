@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 
-from offload_api.app import create_app
 from offload_shared.apikeys import create_key
 from offload_shared.store import TaskFilter, TaskStore
 from tests.conftest import wait_for
@@ -15,20 +14,6 @@ EMAIL = {
     "task_name": "email.send_notification",
     "params": {"to": ["a@example.com"], "subject": "Hi", "body": "Hello"},
 }
-
-
-@pytest.fixture
-def app(infra):
-    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings()})
-    yield app
-    app.extensions["offload"].close()
-
-
-@pytest.fixture
-def client(app, api_key):
-    c = app.test_client()
-    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
-    return c
 
 
 def queued_ids(redis_client, queue):
@@ -177,9 +162,8 @@ def test_unknown_task_id_is_404_in_the_error_shape(client):
     assert response.get_json()["code"] == 404
 
 
-def test_redis_down_still_accepts_and_keeps_the_task_in_the_outbox(infra, db, tenant, api_key):
-    app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
-    client = app.test_client()
+def test_redis_down_still_accepts_and_keeps_the_task_in_the_outbox(make_api, db, tenant, api_key):
+    client = make_api(REDIS_URL="redis://127.0.0.1:1/0").test_client()
     response = client.post(
         "/api/tasks/enqueue", json=EMAIL, headers={"Authorization": f"Bearer {api_key}"}
     )
@@ -192,7 +176,6 @@ def test_redis_down_still_accepts_and_keeps_the_task_in_the_outbox(infra, db, te
     assert ready.get_json()["status"] == "degraded"
     assert ready.get_json()["checks"]["postgres"] == "ok"
     assert ready.get_json()["checks"]["redis"] != "ok"
-    app.extensions["offload"].close()
 
 
 def test_a_published_task_has_its_outbox_row_swept_off_the_request_path(client, db):

@@ -2,21 +2,9 @@
 
 import uuid
 
-import pytest
-
-from offload_api.app import create_app
 from offload_shared import snapshots
 from offload_shared.apikeys import hash_key
 from offload_shared.store import TaskFilter, TaskStore
-
-
-@pytest.fixture
-def client(infra, api_key):
-    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings()})
-    c = app.test_client()
-    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
-    yield c
-    app.extensions["offload"].close()
 
 
 def task(db, tenant, task_id):
@@ -67,30 +55,26 @@ def test_no_address_means_no_email_and_one_bad_task_does_not_stop_the_others(cli
     assert TaskStore(db).count(tenant, TaskFilter()) == 1
 
 
-def test_with_redis_down_the_tasks_are_still_created_for_the_relay(infra, db, tenant, api_key):
-    app = create_app({"OFFLOAD_SETTINGS": infra.settings(REDIS_URL="redis://127.0.0.1:1/0")})
+def test_with_redis_down_the_tasks_are_still_created_for_the_relay(make_api, db, tenant, api_key):
+    app = make_api(REDIS_URL="redis://127.0.0.1:1/0")
     response = app.test_client().post(
         "/api/events",
         headers={"Authorization": f"Bearer {api_key}"},
         json={"event": "record.finalized", "record_id": "R-1", "recipient_email": "a@example.com"},
     )
-    app.extensions["offload"].close()
     assert response.status_code == 202
     assert response.get_json()["failed"] == {}
     assert TaskStore(db).count(tenant, TaskFilter()) == 1
 
 
-def test_with_postgres_down_every_failure_is_reported(infra, api_key, db, tenant):
-    app = create_app(
-        {"OFFLOAD_SETTINGS": infra.settings(DATABASE_URL="postgresql://127.0.0.1:1/x")}
-    )
+def test_with_postgres_down_every_failure_is_reported(make_api, api_key, db, tenant):
+    app = make_api(DATABASE_URL="postgresql://127.0.0.1:1/x")
     app.extensions["offload"].keys._cache[hash_key(api_key)] = (tenant, float("inf"))
     response = app.test_client().post(
         "/api/events",
         headers={"Authorization": f"Bearer {api_key}"},
         json={"event": "record.completed", "record_id": "R-1"},
     )
-    app.extensions["offload"].close()
     assert response.status_code == 202
     body = response.get_json()
     assert body["tasks"] == {}

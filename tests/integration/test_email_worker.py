@@ -11,14 +11,11 @@ from dramatiq import Broker
 
 from offload_email_worker import actors, deliveries, jobs
 from offload_shared.broker import disconnect, make_broker
-from offload_shared.catalog import get_spec
-from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError
-from offload_shared.publisher import Publisher
 from offload_shared.settings import SmtpSettings
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
-from tests.conftest import wait_for
+from tests.conftest import create_task, submit_task, wait_for
 from tests.smtp_servers import Mailbox, serve
 
 FINISHED = ("completed", "failed", "cancelled")
@@ -58,18 +55,6 @@ def email_broker(infra, redis_client, smtp_server):
         disconnect(broker)
 
 
-def create(db, tenant, task_name, params, **options):
-    """A task row only (not published), as the API would store it."""
-    spec = get_spec(task_name)
-    return TaskStore(db).create(new_task(spec, tenant, spec.load_params(params), **options))
-
-
-def enqueue(db, broker, tenant, task_name, params, **options):
-    spec = get_spec(task_name)
-    new = new_task(spec, tenant, spec.load_params(params), **options)
-    return submit(TaskStore(db), Publisher(broker), new)
-
-
 def finished(db, tenant, task):
     current = TaskStore(db).get(tenant, task.id)
     return current if current.status in FINISHED else None
@@ -88,7 +73,7 @@ NOTE = {"to": "ada@example.com", "subject": "Welcome", "body": "Hello Ada"}
 def test_a_task_is_delivered_once_however_often_its_job_runs(db, tenant, smtp_server):
     mailbox = Mailbox()
     smtp = smtp_server(mailbox)
-    task = create(db, tenant, "email.send_notification", NOTE)
+    task = create_task(db, tenant, "email.send_notification", NOTE)
     first = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     again = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert first == again == {"message_id": f"<{task.id}@offload>", "accepted": ["ada@example.com"]}
@@ -101,7 +86,7 @@ def test_a_task_is_delivered_once_however_often_its_job_runs(db, tenant, smtp_se
 def test_each_task_gets_its_own_delivery(db, tenant, smtp_server):
     mailbox = Mailbox()
     smtp = smtp_server(mailbox)
-    one, two = (create(db, tenant, "email.send_notification", NOTE) for _ in range(2))
+    one, two = (create_task(db, tenant, "email.send_notification", NOTE) for _ in range(2))
     for task in (one, two):
         jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert [r.message["Message-ID"] for r in mailbox.received] == [
@@ -113,7 +98,7 @@ def test_each_task_gets_its_own_delivery(db, tenant, smtp_server):
 def test_a_failed_send_records_nothing_so_the_retry_sends(db, tenant, smtp_server):
     mailbox = Mailbox(data=["451 4.3.0 try later"])
     smtp = smtp_server(mailbox)
-    task = create(db, tenant, "email.send_notification", NOTE)
+    task = create_task(db, tenant, "email.send_notification", NOTE)
     with pytest.raises(Exception, match="SMTP 451"):
         jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert deliveries.find(db, task.id) is None
@@ -125,7 +110,7 @@ def test_partial_acceptance_delivers_and_reports_refused(db, tenant, smtp_server
     mailbox = Mailbox(rcpt={"gone@example.com": ["550 5.1.1 no such user"]})
     smtp = smtp_server(mailbox)
     params = {**NOTE, "to": ["ada@example.com"], "cc": ["gone@example.com"]}
-    task = create(db, tenant, "email.send_notification", params)
+    task = create_task(db, tenant, "email.send_notification", params)
     result = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert result == {
         "message_id": f"<{task.id}@offload>",
@@ -142,7 +127,7 @@ def test_a_template_that_cannot_render_fails_for_good_without_sending(db, tenant
     smtp = smtp_server(mailbox)
     context = {"record_id": "1", "record_title": "Order", "summary": "not a mapping"}
     params = {"to": "ada@example.com", "template": "confirmation", "context": context}
-    task = create(db, tenant, "email.send_notification", params)
+    task = create_task(db, tenant, "email.send_notification", params)
     with pytest.raises(PermanentTaskError, match=r"template .confirmation."):
         jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert mailbox.received == []
@@ -162,7 +147,7 @@ def test_notification_through_the_worker(db, tenant, email_broker, run_worker):
         "template": "welcome",
         "context": {"name": "Ada"},
     }
-    task = enqueue(db, broker, tenant, "email.send_notification", params)
+    task = submit_task(db, broker, tenant, "email.send_notification", params)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts) == ("completed", 1), done.error_message
     assert done.result == {
@@ -187,7 +172,7 @@ def test_confirmation_through_the_worker(db, tenant, email_broker, run_worker):
         "record_title": "Order",
         "record_summary": {"total": "12.50 EUR"},
     }
-    task = enqueue(db, broker, tenant, "email.send_confirmation", params)
+    task = submit_task(db, broker, tenant, "email.send_confirmation", params)
     done = wait_for(lambda: finished(db, tenant, task))
     assert done.status == "completed", done.error_message
     assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["buyer@example.com"]}
@@ -208,7 +193,7 @@ def test_a_4xx_reply_is_retried_then_delivered_once(db, tenant, email_broker, ru
     mailbox = mailbox()
     broker, _ = email_broker(mailbox)
     run_worker(broker)
-    task = enqueue(db, broker, tenant, "email.send_notification", NOTE)
+    task = submit_task(db, broker, tenant, "email.send_notification", NOTE)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.retry_count, done.attempts) == ("completed", 1, 2), done
     assert done.result == {"message_id": f"<{task.id}@offload>", "accepted": ["ada@example.com"]}
@@ -223,7 +208,7 @@ def test_a_5xx_reply_fails_the_task_at_once(db, tenant, email_broker, run_worker
     mailbox = Mailbox(rcpt={"ada@example.com": ["550 5.1.1 no such user"]})
     broker, _ = email_broker(mailbox)
     run_worker(broker)
-    task = enqueue(db, broker, tenant, "email.send_notification", NOTE, max_retries=5)
+    task = submit_task(db, broker, tenant, "email.send_notification", NOTE, max_retries=5)
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)
     assert done.error_message.startswith("PermanentTaskError: SMTP 550 5.1.1 no such user")
@@ -237,7 +222,7 @@ def test_a_task_delivered_before_its_message_is_redelivered_sends_nothing_more(
     """An attempt that sent the email but whose outcome was lost: the next run must not resend."""
     mailbox = Mailbox()
     broker, smtp = email_broker(mailbox)
-    task = enqueue(db, broker, tenant, "email.send_notification", NOTE)
+    task = submit_task(db, broker, tenant, "email.send_notification", NOTE)
     earlier = jobs.send_notification(task.id, task.params, smtp=smtp, db=db)
     assert len(mailbox.received) == 1
     run_worker(broker)

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from offload_api.app import create_app
 from offload_shared.catalog import CATALOG, load_modules, register
 from offload_shared.errors import ConfigError
 from offload_shared.store import TaskStore
@@ -16,13 +15,8 @@ from tests.own_tasks import RESIZE
 
 
 @pytest.fixture
-def client(infra, api_key):
-    settings = infra.settings(OFFLOAD_TASK_MODULES="tests.own_tasks")
-    app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": settings})
-    c = app.test_client()
-    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
-    yield c
-    app.extensions["offload"].close()
+def app(make_api):
+    return make_api(OFFLOAD_TASK_MODULES="tests.own_tasks")
 
 
 def test_the_api_accepts_a_registered_task_and_validates_its_params(client):

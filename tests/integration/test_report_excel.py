@@ -23,7 +23,7 @@ from offload_shared.errors import PermanentTaskError, StoreUnavailable
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
-from tests.conftest import wait_for
+from tests.conftest import create_task, wait_for
 from tests.workers import drain
 
 EXCEL = get_spec("reports.generate_excel")
@@ -34,10 +34,8 @@ FINISHED = ("completed", "failed", "cancelled")
 
 
 def running_task(db, tenant, raw_params):
-    """A claimed task, as the worker gets it (params validated as the API does)."""
-    store = TaskStore(db)
-    task = store.create(new_task(EXCEL, tenant, EXCEL.load_params(raw_params)))
-    return store.claim(task.id)
+    """A claimed task, as the worker gets it."""
+    return TaskStore(db).claim(create_task(db, tenant, EXCEL.name, raw_params).id)
 
 
 def run_report(db, infra, task, *, progress=None, **settings):

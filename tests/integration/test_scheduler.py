@@ -8,10 +8,9 @@ from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import reap_once
 from offload_scheduler.relay import relay_once
 from offload_shared.broker import disconnect, make_broker
-from offload_shared.catalog import get_spec
-from offload_shared.enqueue import new_task
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
+from tests.conftest import create_task
 from tests.queues import message_ids
 from tests.seeding import published
 
@@ -23,10 +22,6 @@ def publisher(infra, redis_client):
     broker = make_broker(infra.redis_url)
     yield Publisher(broker)
     disconnect(broker)
-
-
-def create(db, tenant, **kw):
-    return TaskStore(db).create(new_task(get_spec("email.send_notification"), tenant, PARAMS, **kw))
 
 
 def age_outbox(db, task_id, seconds=10):
@@ -47,7 +42,7 @@ def outbox_ids(db):
 
 
 def test_relay_publishes_due_rows_and_leaves_young_ones(db, tenant, publisher, redis_client):
-    due, young = create(db, tenant), create(db, tenant)
+    due, young = create_task(db, tenant), create_task(db, tenant)
     age_outbox(db, due.id)
     relay_once(db, publisher)
     assert str(due.id) in queued(redis_client)
@@ -57,7 +52,7 @@ def test_relay_publishes_due_rows_and_leaves_young_ones(db, tenant, publisher, r
 
 
 def test_relay_drops_rows_of_tasks_no_longer_pending(db, tenant, publisher, redis_client):
-    task = create(db, tenant)
+    task = create_task(db, tenant)
     TaskStore(db).cancel(tenant, task.id)
     age_outbox(db, task.id)
     assert relay_once(db, publisher) == 0
@@ -66,7 +61,7 @@ def test_relay_drops_rows_of_tasks_no_longer_pending(db, tenant, publisher, redi
 
 
 def test_relay_keeps_rows_while_redis_is_down(db, tenant, infra):
-    task = create(db, tenant)
+    task = create_task(db, tenant)
     age_outbox(db, task.id)
     broker = make_broker("redis://127.0.0.1:1/0")
     assert relay_once(db, Publisher(broker)) == 0
@@ -94,7 +89,7 @@ def lose_worker(db, task_id, *, seconds_ago=60):
 
 
 def test_reaper_requeues_a_task_whose_worker_died_as_a_failed_attempt(db, tenant):
-    task = create(db, tenant)
+    task = create_task(db, tenant)
     published(db, task.id)
     lose_worker(db, task.id)
     reaped = reap_once(TaskStore(db), lost_seconds=10)
@@ -106,7 +101,7 @@ def test_reaper_requeues_a_task_whose_worker_died_as_a_failed_attempt(db, tenant
 
 
 def test_reaper_fails_a_task_that_keeps_killing_its_worker(db, tenant):
-    task = create(db, tenant, max_retries=2)
+    task = create_task(db, tenant, max_retries=2)
     for _ in range(3):
         published(db, task.id)
         lose_worker(db, task.id)
@@ -117,7 +112,7 @@ def test_reaper_fails_a_task_that_keeps_killing_its_worker(db, tenant):
 
 
 def test_reaper_leaves_tasks_of_live_workers_alone(db, tenant):
-    task = create(db, tenant)
+    task = create_task(db, tenant)
     worker = lose_worker(db, task.id)
     with db.connection() as conn:
         conn.execute("UPDATE offload.workers SET seen_at = now() WHERE id = %(w)s", {"w": worker})

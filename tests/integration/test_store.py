@@ -3,12 +3,11 @@ import uuid
 import pytest
 
 from offload_shared import transitions as tr
-from offload_shared.catalog import get_spec
-from offload_shared.enqueue import new_task
 from offload_shared.errors import TaskConflict, TaskNotFound
 from offload_shared.group_commit import GroupCommit, Write
 from offload_shared.models import TaskStatus
 from offload_shared.store import TaskFilter, TaskStore
+from tests.conftest import create_task
 
 PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
 
@@ -19,7 +18,7 @@ def store(db):
 
 
 def create(store, tenant, name="email.send_notification", params=PARAMS, **kw):
-    return store.create(new_task(get_spec(name), tenant, params, **kw))
+    return create_task(store.db, tenant, name, params, **kw)
 
 
 def history(store, tenant, task):

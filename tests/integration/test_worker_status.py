@@ -13,10 +13,10 @@ from offload_shared.errors import PermanentTaskError, RetryLater
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
-from tests.conftest import wait_for
+from tests.conftest import submit_task, wait_for
 from tests.workers import drain
 
-PARAMS = {"to": "a@example.com", "subject": "s", "body": "b"}
+PARAMS = {"to": ["a@example.com"], "subject": "s", "body": "b"}  # as the schema loads it
 
 
 class AnyParams(Schema):
@@ -27,9 +27,7 @@ FINISHED = ("completed", "failed", "cancelled")
 
 
 def enqueue(db, broker, tenant, **kw):
-    store = TaskStore(db)
-    spec = get_spec("email.send_notification")
-    return submit(store, Publisher(broker), new_task(spec, tenant, PARAMS, **kw))
+    return submit_task(db, broker, tenant, params=PARAMS, **kw)
 
 
 def finished(db, tenant, task):

@@ -13,12 +13,12 @@ from pypdf import PdfReader
 from offload_report_worker import jobs
 from offload_report_worker.excel import SHEET
 from offload_shared import artifacts
-from offload_shared.catalog import get_spec
 from offload_shared.context import TaskContext
 from offload_shared.db import Database
 from offload_shared.errors import TaskCancelled
-from offload_shared.models import Artifact, Task
+from offload_shared.models import Artifact
 from offload_shared.settings import Settings
+from tests.conftest import make_task
 
 
 class RecordingStore:
@@ -34,12 +34,8 @@ class RecordingStore:
                         digest, 1, now, None)  # fmt: skip
 
 
-def make_task(task_name, raw_params):
-    spec = get_spec(task_name)
-    now = dt.datetime.now(dt.UTC)
-    return Task(uuid.uuid4(), "acme", task_name, spec.category, spec.queue, 5, "running",
-                spec.load_params(raw_params), None, None, 0, 1, 0, 3, spec.time_limit_ms,
-                now, None, now, None)  # fmt: skip
+def running(task_name, raw_params):
+    return make_task(task_name, raw_params, tenant="acme", priority=5)
 
 
 @pytest.fixture
@@ -62,7 +58,7 @@ INLINE = {
 
 def test_an_inline_report_is_stored_once_with_its_result(store):
     progress: list[int] = []
-    task = make_task("reports.generate_excel", INLINE)
+    task = running("reports.generate_excel", INLINE)
     result = jobs.excel_report(context(task, store, progress.append), chunk_rows=10)
     [(filename, content_type, data)] = store.saved
     assert (filename, content_type) == ("q3 sales.xlsx", artifacts.XLSX)
@@ -88,7 +84,7 @@ def test_a_cancel_at_a_checkpoint_stops_the_report_and_stores_nothing(store, tmp
         if len(seen) == 2:
             raise TaskCancelled("cancel requested")
 
-    task = make_task("reports.generate_excel", INLINE)
+    task = running("reports.generate_excel", INLINE)
     with pytest.raises(TaskCancelled):
         jobs.excel_report(context(task, store, checkpoint), chunk_rows=10)
     assert store.saved == []
@@ -103,7 +99,7 @@ def test_a_pdf_report_is_stored_as_record_id_dot_pdf(store):
         "fields": {"station": "North"},
         "table": {"columns": ["a"], "rows": [["x"], ["y"]]},
     }
-    task = make_task("reports.generate_pdf", params)
+    task = running("reports.generate_pdf", params)
     result = jobs.pdf_report(context(task, store, lambda _: None))
     [(filename, content_type, data)] = store.saved
     assert (filename, content_type) == ("FIR-7.pdf", artifacts.PDF)
