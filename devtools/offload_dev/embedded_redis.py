@@ -44,7 +44,11 @@ def _serves_dir(port: int, data_dir: Path) -> bool:
 
 def answers(url: str) -> bool:
     """Whether a Redis server answers PING at `url` (within a couple of seconds)."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    return client_answers(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2))
+
+
+def client_answers(client: redis.Redis) -> bool:
+    """Whether the server behind `client` answers PING; the client is closed afterwards."""
     try:
         return bool(client.ping())
     except redis.RedisError:

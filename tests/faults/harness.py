@@ -210,13 +210,7 @@ class ThrowawayRedis:
         return (self.target or RedisTarget(self.url())).client()
 
     def pings(self) -> bool:
-        client = self.client()
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return embedded_redis.client_answers(self.client())
 
 
 def redis_binary() -> str:

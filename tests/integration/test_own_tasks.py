@@ -10,7 +10,7 @@ from offload_shared.catalog import CATALOG, load_modules, register
 from offload_shared.errors import ConfigError
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor
-from tests.conftest import wait_for
+from tests.conftest import submit_task, wait_for
 from tests.own_tasks import RESIZE
 
 
@@ -39,20 +39,13 @@ def test_the_api_accepts_a_registered_task_and_validates_its_params(client):
 
 
 def test_a_worker_runs_it_with_task_actor(db, tenant, redis_broker, run_worker):
-    from offload_shared.enqueue import new_task, submit
-    from offload_shared.publisher import Publisher
-
     @task_actor(RESIZE, broker=redis_broker)
     def resize(ctx):
         task = ctx.task
         return {"resized": task.params["image_id"], "width": task.params["width"]}
 
     run_worker(redis_broker)
-    task = submit(
-        TaskStore(db),
-        Publisher(redis_broker),
-        new_task(RESIZE, tenant, RESIZE.load_params({"image_id": "i-2", "width": 320})),
-    )
+    task = submit_task(db, redis_broker, tenant, RESIZE.name, {"image_id": "i-2", "width": 320})
     done = wait_for(lambda: (t := TaskStore(db).get(tenant, task.id)).completed_at and t)
     assert (done.status, done.result) == ("completed", {"resized": "i-2", "width": 320})
 
@@ -65,19 +58,12 @@ def test_a_worker_runs_it_with_task_actor(db, tenant, redis_broker, run_worker):
 def test_a_result_postgres_cannot_store_fails_the_task_and_says_why(
     db, tenant, redis_broker, run_worker, result, why
 ):
-    from offload_shared.enqueue import new_task, submit
-    from offload_shared.publisher import Publisher
-
     @task_actor(RESIZE, broker=redis_broker)
     def resize(ctx):
         return result
 
     run_worker(redis_broker)
-    task = submit(
-        TaskStore(db),
-        Publisher(redis_broker),
-        new_task(RESIZE, tenant, RESIZE.load_params({"image_id": "i-3", "width": 1})),
-    )
+    task = submit_task(db, redis_broker, tenant, RESIZE.name, {"image_id": "i-3", "width": 1})
     done = wait_for(lambda: (t := TaskStore(db).get(tenant, task.id)).completed_at and t)
     assert (done.status, done.attempts, done.result) == ("failed", 1, None)  # no retry
     assert done.error_message == f"PermanentTaskError: the result cannot be stored ({why})"

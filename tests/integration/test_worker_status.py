@@ -1,5 +1,6 @@
 """The status middleware around real actors: StubBroker for wiring, real Redis for delivery."""
 
+import dataclasses
 import threading
 import time
 
@@ -7,13 +8,14 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from marshmallow import Schema
 
-from offload_shared.catalog import CATALOG, RetryPolicy, TaskSpec, get_spec, register
+from offload_shared.catalog import CATALOG, RetryPolicy, get_spec, register
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, RetryLater
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import submit_task, wait_for
+from tests.own_tasks import RESIZE
 from tests.workers import drain
 
 PARAMS = {"to": ["a@example.com"], "subject": "s", "body": "b"}  # as the schema loads it
@@ -169,15 +171,11 @@ def test_a_running_task_stops_at_its_checkpoint_after_a_cancel(
     assert history(db, tenant, task)[-1] == "cancelled"
 
 
-POLICY_SPEC = TaskSpec(
+POLICY_SPEC = dataclasses.replace(  # a team's own task, with a retry policy of its own
+    RESIZE,
     name="tests.retry_policy",
-    category="tests",
     queue="email",
     params_schema=AnyParams,
-    default_priority=5,
-    default_max_retries=3,
-    time_limit_ms=10_000,
-    description="a task type with a retry policy of its own",
     retry=RetryPolicy(base_seconds=0.05, jitter=0, permanent=(ValueError,)),
 )
 
