@@ -7,17 +7,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from offload_shared.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]
+Json = Jsonb  # a value bound as jsonb: services wrap JSON parameters with this, not psycopg's
 
 RECONNECT_GIVE_UP_SECONDS = 5.0
 # A connection idle in the pool for longer than this is checked (an empty query) before it is
@@ -122,13 +124,17 @@ class Database:
         with self.connection() as conn, wrap_exceptions(), conn.transaction():
             yield conn
 
-    def fetch_one(self, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def fetch_one(
+        self, sql: LiteralString, params: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         with self.connection() as conn:
-            return conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchone()
 
-    def fetch_all(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def fetch_all(
+        self, sql: LiteralString, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         with self.connection() as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def ping(self) -> None:
         self.fetch_one("SELECT 1")

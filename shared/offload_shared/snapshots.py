@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
-from offload_shared.db import Database
+from offload_shared.db import Database, Json
 from offload_shared.models import FromRow
 from offload_shared.sql import query
 
@@ -30,7 +28,7 @@ def save(
     with db.connection() as conn:
         conn.execute(
             query("insert_snapshot"),
-            {"tenant": tenant, "kind": kind, "task_id": task_id, "data": Jsonb(data)},
+            {"tenant": tenant, "kind": kind, "task_id": task_id, "data": Json(data)},
         )
 
 

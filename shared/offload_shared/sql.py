@@ -1,26 +1,33 @@
-"""Named SQL queries kept in `.sql` files (`-- name: query_name` headers), loaded by name."""
+"""Named SQL queries kept in `.sql` files (`-- name: query_name` headers), loaded by name.
+
+The files ship inside the packages, so their text is as trusted as a literal in the code: it is
+typed LiteralString here, once, and every caller passes it to psycopg without a cast.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import cache
 from importlib import resources
+from typing import LiteralString, cast
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def load(package: str, filename: str = "queries.sql") -> dict[str, str]:
+def load(package: str, filename: str = "queries.sql") -> dict[str, LiteralString]:
     """Return {name: sql} for a package's query file. Each query runs as one statement."""
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     parts = _HEADER.split(text)
-    queries: dict[str, str] = {}
+    queries: dict[str, LiteralString] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"{package}/{filename}: query {name!r} is defined twice")
-        queries[name] = body.strip().rstrip(";")
+        queries[name] = cast(LiteralString, body.strip().rstrip(";"))
     return queries
 
 
-def query(name: str, package: str = "offload_shared", filename: str = "queries.sql") -> str:
+def query(
+    name: str, package: str = "offload_shared", filename: str = "queries.sql"
+) -> LiteralString:
     return load(package, filename)[name]

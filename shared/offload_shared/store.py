@@ -9,10 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from psycopg.types.json import Jsonb
-
 from offload_shared import transitions as tr
-from offload_shared.db import Database
+from offload_shared.db import Database, Json
 from offload_shared.errors import StoreError, TaskConflict, TaskNotFound
 from offload_shared.group_commit import Row, Write
 from offload_shared.models import Task, TaskEvent, TaskStatus
@@ -183,7 +181,7 @@ class TaskStore:
             tasks = _created(news, rows, tr.CREATE.run(conn, rows))
             conn.execute(
                 query("settle_idempotency_key"),
-                {**ids, "task_id": tasks[0].id, "response": Jsonb(response_of(tasks))},
+                {**ids, "task_id": tasks[0].id, "response": Json(response_of(tasks))},
             )
         return tasks
 

@@ -1,24 +1,66 @@
+import ast
+from pathlib import Path
+
 from offload_shared import migrate, sql, transitions
 
-REQUIRED = {
-    "outbox_done",
-    "delete_task",
-    "get_task",
-    "list_tasks",
-    "count_tasks",
-    "task_events",
-    "set_progress",
-    "insert_api_key",
-    "tenant_for_key",
-    "insert_artifact",
-    "artifact_for_task",
-    "insert_snapshot",
-    "latest_snapshot",
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {  # each package with named SQL (queries.sql) and where its code is
+    "offload_shared": ROOT / "shared" / "offload_shared",
+    "offload_scheduler": ROOT / "services" / "scheduler" / "offload_scheduler",
+    "offload_email_worker": ROOT / "services" / "email_worker" / "offload_email_worker",
+    "offload_report_worker": ROOT / "services" / "report_worker" / "offload_report_worker",
+    "offload_analytics_worker": ROOT / "services" / "analytics_worker" / "offload_analytics_worker",
 }
+LOADERS = {"query": 0, "sql": 0, "fetch_all": 1}  # call -> position of the query's name
 
 
-def test_shared_queries_file_defines_every_required_query():
-    assert set(sql.load("offload_shared")) >= REQUIRED
+def call_sites() -> set[tuple[str, str]]:
+    """(package, query name) of every query("name"[, PACKAGE]) in the code, and of the analytics
+    worker's sql("name") / fetch_all(conn, "name", ...), read from the source."""
+    found = set()
+    for package, folder in {**PACKAGES, "offload_api": ROOT / "services" / "api"}.items():
+        for path in folder.rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            own = next(
+                (n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "PACKAGE" for t in n.targets)
+                 and isinstance(n.value, ast.Constant)),
+                package,
+            )  # fmt: skip
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                at = LOADERS.get(name or "")
+                if at is None or len(node.args) <= at:
+                    continue
+                arg = node.args[at]
+                if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                    continue
+                target = "offload_shared" if name == "query" and len(node.args) == 1 else own
+                if name == "query" and len(node.args) > 2:
+                    continue  # transitions.sql: checked against the state machine below
+                found.add((target, arg.value))
+    return found
+
+
+def test_every_query_the_code_names_is_defined_in_its_package():
+    defined = {(package, name) for package in PACKAGES for name in sql.load(package)}
+    sites = call_sites()
+    assert len(sites) > 40  # the scan finds the call sites at all
+    assert sites - defined == set()
+
+
+def test_every_defined_query_is_named_somewhere_in_its_package():
+    """No dead SQL: each statement's name appears as a string in its package's code."""
+    for package, folder in PACKAGES.items():
+        literals = {
+            node.value
+            for path in folder.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert set(sql.load(package)) - literals == set(), package
 
 
 def test_every_transition_of_the_state_machine_has_its_statement():
@@ -26,14 +68,6 @@ def test_every_transition_of_the_state_machine_has_its_statement():
     landed = {t.landed for t in transitions.ALL if t.landed is not None}
     assert set(statements) == {t.name for t in transitions.ALL} | landed
     assert {t.name for t in transitions.WORKER} <= set(statements)
-
-
-def test_email_queries_load():
-    assert {"delivery_for_task", "record_delivery"} <= set(sql.load("offload_email_worker"))
-
-
-def test_analytics_queries_load():
-    assert {"status_counts", "duration_stats"} <= set(sql.load("offload_analytics_worker"))
 
 
 def test_every_migration_has_up_and_down_in_sequence():

@@ -15,11 +15,9 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from psycopg.types.json import Jsonb
-
 from offload_analytics_worker import http_fetch, metric_items
 from offload_analytics_worker.queries import sql
-from offload_shared.db import Database
+from offload_shared.db import Database, Json
 from offload_shared.settings import Settings
 
 BATCH_ITEMS = 500
@@ -63,7 +61,7 @@ def upsert(
             batch = [item.as_row() for item in items[start : start + BATCH_ITEMS]]
             rows = conn.execute(
                 sql("upsert_metrics"),
-                {"tenant": tenant, "source": source, "items": Jsonb(batch), "force": force},
+                {"tenant": tenant, "source": source, "items": Json(batch), "force": force},
             ).fetchall()
             for row in rows:
                 written["created" if row["created"] else "updated"] += 1

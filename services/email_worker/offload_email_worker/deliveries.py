@@ -6,9 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
-from offload_shared.db import Database
+from offload_shared.db import Database, Json
 from offload_shared.sql import query
 
 PACKAGE = "offload_email_worker"
@@ -42,7 +40,7 @@ def record(db: Database, task_id: uuid.UUID, delivery: Delivery) -> None:
             {
                 "task_id": task_id,
                 "message_id": delivery.message_id,
-                "accepted": Jsonb(delivery.accepted),
-                "refused": Jsonb(delivery.refused),
+                "accepted": Json(delivery.accepted),
+                "refused": Json(delivery.refused),
             },
         )
