@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import requests
 
 from offload_dev import embedded, embedded_pg, embedded_redis
 from offload_dev.procs import Child, ProcessError, free_port, spawn, stop_all, wait_until
@@ -36,6 +35,7 @@ from offload_shared.models import Task
 from offload_shared.publisher import Publisher
 from offload_shared.redis_connection import RedisTarget
 from offload_shared.store import TaskStore
+from tests import services
 from tests.conftest import ROOT
 from tests.queues import in_hand
 
@@ -98,28 +98,28 @@ class System:
         return child
 
     def worker(self, kind: str = "faults", *, ready: bool = True, **env: str) -> Child:
-        """A worker service: `faults` (the test actors) or a real one (`email`, ...)."""
+        """A worker service: `faults` (the test actors) or a real one (`email`, ...); ready once
+        its /healthz says every worker process beats."""
         if kind == "faults":
             argv = [sys.executable, "-m", "tests.faults.fault_worker"]
         else:
             argv = [str(BIN / f"offload-{kind}-worker")]
-        child = self.spawn(f"{kind}-worker", argv, **env)
-        if ready:
-            processes = int({**self.env, **env}["OFFLOAD_WORKER_PROCESSES"])
-            wait_until(lambda: log_says(child, "is ready for action", processes), child, 60, "boot")
-        return child
+        return self._start(f"{kind}-worker", argv, ready=ready, **env)
 
     def scheduler(self, **env: str) -> Child:
-        child = self.spawn("scheduler", [str(BIN / "offload-scheduler")], **env)
-        wait_until(lambda: log_says(child, "scheduler started"), child, 30, "start")
-        return child
+        return self._start("scheduler", [str(BIN / "offload-scheduler")], **env)
 
     def api(self, **env: str) -> str:
-        port = free_port()
-        child = self.spawn("api", [str(BIN / "offload-api")], API_PORT=str(port), **env)
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(f"{url}/healthz"), child, 60, "the API to answer")
+        log = self.logs / f"{len(self.children) + len(self.servers):02d}-api.log"
+        child, url = services.start_api({**self.env, **env}, log, cwd=ROOT)
+        self.children.append(child)
         return url
+
+    def _start(self, name: str, argv: list[str], *, ready: bool = True, **env: str) -> Child:
+        log = self.logs / f"{len(self.children) + len(self.servers):02d}-{name}.log"
+        child, _ = services.start(name, argv, {**self.env, **env}, log, cwd=ROOT, ready=ready)
+        self.children.append(child)
+        return child
 
     @staticmethod
     def kill(child: Child) -> None:
@@ -140,13 +140,6 @@ class System:
             text = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"--- {path}\n" + "\n".join(text))
         return "\n".join(parts)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 class ThrowawayRedis:

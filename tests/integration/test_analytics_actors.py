@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import redis
 
-from offload_dev.procs import free_port, spawn, stop_all, wait_until
+from offload_dev.procs import free_port, stop_all
 from offload_shared import snapshots
 from offload_shared.broker import disconnect, make_broker
 from offload_shared.errors import TaskNotFound
 from offload_shared.store import TaskStore
+from tests import services
 from tests.conftest import submit_task, wait_for
 from tests.seeding import seed
 
-BIN = Path(sys.executable).parent
 FINISHED = ("completed", "failed", "cancelled")
 
 
@@ -72,14 +70,10 @@ def worker(infra, tmp_path_factory):
         "OFFLOAD_SYNC_ALLOWED_HOSTS": "127.0.0.1",
         "OFFLOAD_SYNC_TIMEOUT": "2",
     }
-    child = spawn("analytics", [str(BIN / "offload-analytics-worker")], env=env, log_file=log)
+    child, _ = services.start(
+        "analytics", [str(services.BIN / "offload-analytics-worker")], env, log
+    )
     try:
-        wait_until(
-            lambda: log.exists() and "ready for action" in log.read_text(errors="replace"),
-            child,
-            60,
-            "the worker to boot",
-        )
         yield child
     finally:
         stop_all([child], timeout=20)
