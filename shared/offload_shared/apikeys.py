@@ -12,6 +12,11 @@ from offload_shared.db import Database
 from offload_shared.errors import ConfigError
 from offload_shared.sql import query
 
+__all__ = [
+    "KeyResolver",
+    "create_key",
+]
+
 KEY_PREFIX = "ofk_"
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 

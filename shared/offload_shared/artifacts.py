@@ -18,6 +18,13 @@ from offload_shared.db import Database
 from offload_shared.models import Artifact, Task
 from offload_shared.sql import query
 
+__all__ = [
+    "PDF",
+    "XLSX",
+    "ArtifactStore",
+    "PostgresArtifacts",
+]
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF = "application/pdf"
 CHUNK_BYTES = 1_048_576

@@ -54,6 +54,12 @@ from offload_shared.redis_queue import (
     lease_member,
 )
 
+__all__ = [
+    "OffloadBroker",
+    "disconnect",
+    "make_broker",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PRIORITY = 5

@@ -21,6 +21,19 @@ from offload_shared import params
 from offload_shared.errors import ConfigError, PermanentTaskError, RetryLater, UnknownTask
 from offload_shared.retry import JITTER, MAX_BACKOFF_SECONDS, backoff_seconds
 
+__all__ = [
+    "CATALOG",
+    "DEFAULT_RETRY",
+    "QUEUES",
+    "RetryPolicy",
+    "TaskSpec",
+    "categories",
+    "get_spec",
+    "load_modules",
+    "register",
+    "retry_policy",
+]
+
 CATEGORIES = ("email", "report", "analytics", "cleanup")  # the built-in tasks' categories
 NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # e.g. images.resize
 WORD = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # a category or a queue

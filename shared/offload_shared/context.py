@@ -22,6 +22,10 @@ from offload_shared.db import Database
 from offload_shared.models import Task
 from offload_shared.settings import Settings
 
+__all__ = [
+    "TaskContext",
+]
+
 
 @dataclass(frozen=True)
 class TaskContext:

@@ -16,6 +16,14 @@ from psycopg.types.json import Jsonb
 
 from offload_shared.errors import StoreError, StoreUnavailable
 
+__all__ = [
+    "Connection",
+    "Database",
+    "Json",
+    "connect",
+    "wrap_exceptions",
+]
+
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]

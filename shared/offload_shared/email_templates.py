@@ -16,6 +16,10 @@ from jinja2 import meta
 
 from offload_shared.errors import TemplateRenderError
 
+__all__ = [
+    "render",
+]
+
 PARTS = ("subject.txt", "txt", "html")
 
 

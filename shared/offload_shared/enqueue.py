@@ -23,6 +23,15 @@ from offload_shared.models import Task
 from offload_shared.publisher import Publisher
 from offload_shared.store import NewTask, TaskStore
 
+__all__ = [
+    "NewTask",
+    "enqueue_in_transaction",
+    "new_task",
+    "publish",
+    "submit",
+    "submit_many",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -30,6 +30,30 @@ what is wrong, never a secret or a parameter's value.
 
 from __future__ import annotations
 
+__all__ = [
+    "ArtifactNotFound",
+    "BrokerUnavailable",
+    "ConfigError",
+    "Conflict",
+    "Interrupt",
+    "InvalidRequest",
+    "NotFound",
+    "OffloadError",
+    "PermanentTaskError",
+    "RetryLater",
+    "SnapshotNotFound",
+    "StoreError",
+    "StoreUnavailable",
+    "TaskCancelled",
+    "TaskConflict",
+    "TaskNotFound",
+    "TaskOutcome",
+    "TemplateRenderError",
+    "Unavailable",
+    "UnknownTask",
+    "WorkerShutdown",
+]
+
 
 class OffloadError(Exception):
     """Root of every error Offload raises on purpose."""

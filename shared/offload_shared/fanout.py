@@ -21,6 +21,11 @@ from offload_shared.errors import OffloadError
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 
+__all__ = [
+    "RULES",
+    "fan_out",
+]
+
 log = logging.getLogger(__name__)
 
 Payload = Mapping[str, Any]

@@ -9,6 +9,12 @@ from typing import LiteralString, cast
 
 from offload_shared.db import connect, wrap_exceptions
 
+__all__ = [
+    "available",
+    "current_version",
+    "migrate",
+]
+
 _FILE = re.compile(r"^(\d{4})_(\w+)\.(up|down)\.sql$")
 LOCK_ID = 0x0FF10AD  # advisory lock: one migrator at a time
 

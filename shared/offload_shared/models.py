@@ -9,6 +9,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Self
 
+__all__ = [
+    "Artifact",
+    "Task",
+    "TaskEvent",
+    "TaskStatus",
+]
+
 
 class TaskStatus(enum.StrEnum):
     """Equal to the strings stored in `offload.tasks.status`."""

@@ -27,6 +27,10 @@ from offload_shared.db import Database
 from offload_shared.errors import StoreError
 from offload_shared.sql import query
 
+__all__ = [
+    "OutboxSweeper",
+]
+
 log = logging.getLogger(__name__)
 
 

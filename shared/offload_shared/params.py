@@ -21,6 +21,11 @@ from marshmallow import (
 
 from offload_shared import email_templates, report_sources
 
+__all__ = [
+    "NO_LINE_BREAKS",
+    "Scalar",
+]
+
 NO_LINE_BREAKS = validate.Regexp(r"^[^\r\n]*$", error="must not contain line breaks")
 SAFE_NAME = validate.Regexp(
     r"^[\w][\w .-]*$", error="may contain letters, digits, space, '.', '_' and '-'"

@@ -22,6 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "start",
+]
+
 log = logging.getLogger(__name__)
 
 DIR_ENV = "_OFFLOAD_PROBE_DIR"  # set for a worker's processes by run_worker; not configuration

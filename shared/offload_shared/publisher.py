@@ -23,6 +23,10 @@ from offload_shared.errors import BrokerUnavailable
 from offload_shared.models import Task
 from offload_shared.outbox import OutboxSweeper
 
+__all__ = [
+    "Publisher",
+]
+
 log = logging.getLogger(__name__)
 
 

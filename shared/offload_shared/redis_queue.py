@@ -44,6 +44,10 @@ from typing import Any
 
 import redis
 
+__all__ = [
+    "RedisQueues",
+]
+
 log = logging.getLogger(__name__)
 
 NAMESPACE = "offload"

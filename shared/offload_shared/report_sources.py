@@ -26,6 +26,11 @@ from pathlib import Path
 from offload_shared.errors import ConfigError
 from offload_shared.settings import env_name
 
+__all__ = [
+    "ReportSource",
+    "registry",
+]
+
 ENV = env_name("report_sources_file")  # declared in settings.py, read here at each lookup
 PARAM_TYPES = ("string", "integer", "number", "boolean", "date")
 

@@ -23,6 +23,16 @@ from psycopg import conninfo
 from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
+__all__ = [
+    "Setting",
+    "Settings",
+    "SmtpSettings",
+    "declared",
+    "env_name",
+    "load_or_exit",
+    "setting",
+]
+
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 T = TypeVar("T")
 SMTP_PORTS = {"none": 25, "starttls": 587, "ssl": 465}

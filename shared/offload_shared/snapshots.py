@@ -11,6 +11,13 @@ from offload_shared.db import Database, Json
 from offload_shared.models import FromRow
 from offload_shared.sql import query
 
+__all__ = [
+    "KINDS",
+    "Snapshot",
+    "latest_snapshot",
+    "save",
+]
+
 KINDS = ("dashboard", "task_trends", "failure_breakdown")
 
 

@@ -11,6 +11,11 @@ from functools import cache
 from importlib import resources
 from typing import LiteralString, cast
 
+__all__ = [
+    "load",
+    "query",
+]
+
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 

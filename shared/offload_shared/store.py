@@ -16,6 +16,14 @@ from offload_shared.group_commit import Row, Write
 from offload_shared.models import Task, TaskEvent, TaskStatus
 from offload_shared.sql import query
 
+__all__ = [
+    "IdempotencyKey",
+    "Reaped",
+    "Replay",
+    "TaskFilter",
+    "TaskStore",
+]
+
 MAX_ERROR_CHARS = 2_000
 
 

@@ -26,6 +26,14 @@ from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
 from offload_shared.worker_runtime import RuntimeHolder, WorkerRuntime
 
+__all__ = [
+    "run_worker",
+    "task_actor",
+    "worker_broker",
+    "worker_middleware",
+    "worker_settings",
+]
+
 TaskFunction = Callable[[TaskContext], Any]
 
 
