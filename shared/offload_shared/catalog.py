@@ -56,7 +56,7 @@ class RetryPolicy:
     def delay(self, exc: BaseException, retry_count: int, default_base: float) -> float:
         """Seconds before the next attempt: RetryLater's own delay, else the backoff."""
         if isinstance(exc, RetryLater) and exc.delay_seconds is not None:
-            return min(exc.delay_seconds, self.cap_seconds)
+            return min(max(exc.delay_seconds, 0.0), self.cap_seconds)
         base = self.base_seconds if self.base_seconds is not None else default_base
         return backoff_seconds(retry_count, base, cap_seconds=self.cap_seconds, jitter=self.jitter)
 

@@ -270,15 +270,18 @@ def _load(kind: type[T], env: Mapping[str, str]) -> T:
         if spec is None:  # a nested group (SmtpSettings)
             values[f.name] = _load(hints[f.name], env)
             continue
-        raw = env.get(spec.env, "").strip()
-        if raw:
+        raw = env.get(spec.env, "")
+        if raw.strip():  # unset or blank: the default
             values[f.name] = _parse(spec, hints[f.name], raw)
     if "database_url" in values:
         _check_libpq_url(values["database_url"])
     return kind(**values)
 
 
-def _parse(spec: Setting, hint: Any, raw: str) -> Any:
+def _parse(spec: Setting, hint: Any, value: str) -> Any:
+    """`value` as the setting's type; text is kept as given (a password may end in a space),
+    everything else is read without surrounding blanks."""
+    raw = value.strip()
     if spec.parse is not None:
         return spec.parse(raw)
     kind = hint
@@ -295,12 +298,12 @@ def _parse(spec: Setting, hint: Any, raw: str) -> Any:
         return raw.lower() in TRUE
     if kind is int:
         try:
-            value = int(raw)
+            whole = int(raw)
         except ValueError:
             raise ConfigError(f"{spec.env} must be an integer") from None
-        if value < spec.minimum:
+        if whole < spec.minimum:
             raise ConfigError(f"{spec.env} must be >= {spec.minimum}")
-        return value
+        return whole
     if kind is float:
         try:
             number = float(raw)
@@ -309,7 +312,7 @@ def _parse(spec: Setting, hint: Any, raw: str) -> Any:
         if not number > 0:
             raise ConfigError(f"{spec.env} must be > 0")
         return number
-    return raw
+    return value
 
 
 def _check_libpq_url(url: str) -> None:

@@ -20,7 +20,7 @@ from offload_shared.db import Database
 from offload_shared.errors import Interrupt
 from offload_shared.group_commit import GroupCommit
 from offload_shared.middleware.heartbeat import HeartbeatMiddleware
-from offload_shared.middleware.status import TaskStatusMiddleware, current_context
+from offload_shared.middleware.status import TaskStatusMiddleware, run_task
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
@@ -64,8 +64,8 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
 
     runtime = RuntimeHolder(runtime_factory)  # the one owner of the process's resources
     return [
-        TimeLimit(),
         TaskStatusMiddleware(runtime, settings),
+        TimeLimit(),  # after the status middleware: its limit ends before the outcome is written
         HeartbeatMiddleware(
             runtime,
             interval_seconds=settings.worker_heartbeat_seconds,
@@ -113,8 +113,8 @@ def task_actor(
 
     def decorate(fn: TaskFunction) -> TaskFunction:
         @functools.wraps(fn)
-        def run() -> Any:
-            return fn(current_context())
+        def run() -> None:
+            run_task(fn)
 
         dramatiq.actor(
             actor_name=spec.name,
@@ -122,7 +122,7 @@ def task_actor(
             time_limit=spec.time_limit_ms,
             # Every exception is "expected": Dramatiq then logs only its type, never its text
             # (which can hold addresses); the status middleware records the text for the tenant.
-            throws=(Exception, Interrupt),
+            throws=(Exception, Interrupt, dramatiq.middleware.Interrupt),
             broker=broker or worker_broker(),
         )(run)
         return fn

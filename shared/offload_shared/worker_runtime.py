@@ -3,6 +3,7 @@ task. Created after the fork (a forked pool or id would be shared between proces
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import socket
@@ -10,6 +11,8 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from dramatiq.middleware.threading import raise_thread_exception
 
 from offload_shared.errors import OffloadError
 from offload_shared.group_commit import GroupCommit
@@ -39,56 +42,62 @@ class WorkerRuntime:
     closed: bool = False
 
     def started(self, task_id: uuid.UUID) -> None:
-        """This thread runs `task_id` now. A second delivery of a task already running here
-        (a duplicate message) leaves the first thread's entry alone."""
+        """This thread runs `task_id` now (the status middleware says so once it is claimed)."""
         with self._lock:
-            self._threads.setdefault(task_id, _Running(threading.get_ident()))
+            self._threads[task_id] = _Running(threading.get_ident())
 
     def finished(self, task_id: uuid.UUID) -> None:
-        """This thread is done with `task_id` (ran it, or skipped a duplicate of it)."""
+        """This thread is done with `task_id` (ran it, or skipped a duplicate of it: another
+        thread's entry is left alone). An abort sent but not yet delivered is withdrawn, so it
+        cannot land in the writing of the outcome or in the thread's next task."""
         with self._lock:
             running = self._threads.get(task_id)
             if running is not None and running.thread == threading.get_ident():
                 del self._threads[task_id]
+                if running.aborted:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running.thread), None)
 
     def running(self) -> dict[uuid.UUID, int]:
         """Task id -> the ident of the thread running it."""
         with self._lock:
             return {task_id: r.thread for task_id, r in self._threads.items()}
 
-    def to_abort(self, task_id: uuid.UUID) -> int | None:
-        """The thread to abort for `task_id`: once per run (a later attempt of the same task in
-        this process is a new run, and can be aborted again); None if it is not running here
-        or was aborted already."""
+    def abort(self, task_id: uuid.UUID, exc: type[BaseException]) -> bool:
+        """Raise `exc` in the thread running `task_id`, once per run (a later attempt of the
+        same task in this process is a new run); False if it is not running here or was
+        aborted already. Under the lock, so the thread cannot finish in between."""
         with self._lock:
             running = self._threads.get(task_id)
             if running is None or running.aborted:
-                return None
+                return False
             running.aborted = True
-            return running.thread
+            raise_thread_exception(running.thread, exc)
+            return True
 
     def identity(self) -> dict[str, object]:
         return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}
 
     def close(self) -> None:
-        """At worker shutdown, once: leave offload.workers, commit what is queued, sweep the
-        outbox, close the pools. The runtime owns them all, so no middleware needs to run
+        """At worker shutdown, once: commit what is queued, sweep the outbox, leave
+        offload.workers, close the pools. The runtime owns them all, so no middleware needs to run
         before or after another for this to hold (a heartbeat after it writes nothing)."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-        try:
-            with self.store.db.connection() as conn:
-                conn.execute(query("remove_worker"), {"id": self.id})
-        except OffloadError:
-            log.warning("could not remove worker %s from offload.workers", self.id)
         writer = self.store.writer
         if isinstance(writer, GroupCommit):
             if not writer.drain(timeout=10):
                 log.warning("status writes still queued at shutdown; their messages come back")
             writer.db.close()
         self.outbox.close()
+        # Last, once the outcomes are committed: a worker gone from offload.workers is lost at
+        # once in the reaper's eyes, and a queued outcome must not lose to its reap.
+        try:
+            with self.store.db.connection() as conn:
+                conn.execute(query("remove_worker"), {"id": self.id})
+        except OffloadError:
+            log.warning("could not remove worker %s from offload.workers", self.id)
         self.store.db.close()
 
 

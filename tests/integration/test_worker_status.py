@@ -218,3 +218,18 @@ def test_retry_later_sets_the_next_attempt_in_so_many_seconds(
     assert 25 <= due_in <= 30  # not the policy's 0.05 s backoff
     assert waiting.error_message == "RetryLater: the mail server said 451: try again later"
     store.cancel(tenant, task.id)
+
+
+def test_a_result_is_recorded_without_dramatiq_warning_it_was_discarded(
+    db, tenant, redis_broker, run_worker, caplog
+):
+    @task_actor("email.send_notification", broker=redis_broker)
+    def send(ctx):
+        return {"sent": True}
+
+    caplog.set_level("WARNING", logger="dramatiq")
+    run_worker(redis_broker)
+    task = enqueue(db, redis_broker, tenant)
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert done.result == {"sent": True}
+    assert "discarded" not in caplog.text

@@ -108,3 +108,8 @@ def test_a_malformed_database_url_stops_the_service_naming_the_variable():
         Settings.from_env({"DATABASE_URL": "postgresql://u:pw@host:notaport/db?sslmode=x y"})
     assert "DATABASE_URL" in str(err.value)
     assert "pw" not in str(err.value)
+
+
+def test_text_is_kept_as_given_and_numbers_are_read_without_blanks():
+    s = Settings.from_env({"OFFLOAD_SMTP_PASSWORD": " pass phrase ", "API_PORT": " 9000 "})
+    assert (s.smtp.password, s.api_port) == (" pass phrase ", 9000)

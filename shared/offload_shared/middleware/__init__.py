@@ -1,5 +1,5 @@
 """Dramatiq middleware shared by every worker."""
 
-from offload_shared.middleware.status import TaskStatusMiddleware, current_context
+from offload_shared.middleware.status import TaskStatusMiddleware, run_task
 
-__all__ = ["TaskStatusMiddleware", "current_context"]
+__all__ = ["TaskStatusMiddleware", "run_task"]

@@ -19,7 +19,6 @@ from typing import Any
 
 from dramatiq import Broker
 from dramatiq.middleware import Middleware
-from dramatiq.middleware.threading import raise_thread_exception
 
 from offload_shared.errors import OffloadError, TaskCancelled, WorkerShutdown
 from offload_shared.sql import query
@@ -66,6 +65,8 @@ class HeartbeatMiddleware(Middleware):
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         self._stop.set()  # the runtime's close() takes the worker out of offload.workers
+        if self._thread is not None:  # a beat in flight must not put its row back after that
+            self._thread.join(timeout=10)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -86,12 +87,11 @@ class HeartbeatMiddleware(Middleware):
             log.warning("heartbeat not written: %s", exc)
             return
         for row in overdue:
-            thread = runtime.to_abort(row["id"])
-            if thread is not None:
-                log.warning("task %s ignored its cancel request; aborting it", row["id"])
-                raise_thread_exception(thread, TaskCancelled)
+            if runtime.abort(row["id"], TaskCancelled):
+                log.warning("task %s ignored its cancel request; aborted it", row["id"])
 
     def _interrupt_remaining(self) -> None:
-        for task_id, thread in self.runtime.get().running().items():
-            log.warning("task %s still running at the shutdown bound; requeueing it", task_id)
-            raise_thread_exception(thread, WorkerShutdown)
+        runtime = self.runtime.get()
+        for task_id in runtime.running():
+            if runtime.abort(task_id, WorkerShutdown):
+                log.warning("task %s still running at the shutdown bound; requeueing it", task_id)

@@ -24,6 +24,8 @@ import contextvars
 import functools
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -60,18 +62,23 @@ log = logging.getLogger(__name__)
 STORE_OUTAGE_REDELIVERY_MS = 5_000
 
 
-_CURRENT: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
-    "offload_task", default=None
-)
+@dataclass
+class _Run:
+    ctx: TaskContext
+    result: Any = None  # what the task function returned (recorded with the outcome)
 
 
-def current_context() -> TaskContext:
-    """The context of the task whose actor is running in this thread (task_actor hands it to
-    the task function)."""
-    ctx = _CURRENT.get()
-    if ctx is None:
-        raise RuntimeError("current_context() called outside a task")
-    return ctx
+_CURRENT: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("offload_run", default=None)
+
+
+def run_task(fn: Callable[[TaskContext], Any]) -> None:
+    """Call the task function of the task claimed in this thread with its context, and keep
+    its result for the outcome (task_actor's wrapper; it returns None to Dramatiq, which has
+    no results backend here and would warn about a discarded value)."""
+    run = _CURRENT.get()
+    if run is None:
+        raise RuntimeError("run_task() called outside a task")
+    run.result = fn(run.ctx)
 
 
 def _checkpoint(store: TaskStore, task_id: uuid.UUID, percent: int) -> None:
@@ -157,16 +164,15 @@ class TaskStatusMiddleware(Middleware):
         if isinstance(message, Leased) and message.waited() > RECHECK_AFTER_SECONDS:
             self._begin_late(message, task)
         store = self.store
-        self.runtime.get().started(task.id)  # abortable from now on (the heartbeat)
-        _CURRENT.set(
-            TaskContext(
-                task=task,
-                db=store.db,
-                settings=self.settings,
-                artifacts=PostgresArtifacts(store.db, ttl=self.artifact_ttl),
-                checkpoint=functools.partial(_checkpoint, store, task.id),
-            )
+        ctx = TaskContext(
+            task=task,
+            db=store.db,
+            settings=self.settings,
+            artifacts=PostgresArtifacts(store.db, ttl=self.artifact_ttl),
+            checkpoint=functools.partial(_checkpoint, store, task.id),
         )
+        _CURRENT.set(_Run(ctx))
+        self.runtime.get().started(task.id)  # last: abortable (the heartbeat) from here on
 
     def _begin_late(self, message: Leased, task: Task) -> None:
         """A claim that waited behind slow tasks: make sure it still holds before running."""
@@ -206,12 +212,13 @@ class TaskStatusMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        ctx = _CURRENT.get()
+        run = _CURRENT.get()
+        if run is not None and str(run.ctx.task.id) == message.message_id:
+            self.runtime.get().finished(run.ctx.task.id)  # first: no abort from here on
         _CURRENT.set(None)
-        if ctx is None or str(ctx.task.id) != message.message_id:
+        if run is None or str(run.ctx.task.id) != message.message_id:
             return
-        task = ctx.task
-        self.runtime.get().finished(task.id)  # no abort from here on: the outcome is written
+        task, result = run.ctx.task, run.result
         if exception is not None and not isinstance(exception, TaskCancelled | WorkerShutdown):
             log.warning(
                 "task %s (%s) attempt %d raised %s",
