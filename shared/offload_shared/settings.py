@@ -240,11 +240,15 @@ class Settings:
 def load_or_exit(program: str) -> Settings:
     """A service's settings at start; a malformed value ends it with one line naming the
     variable (exit status 2), not a traceback."""
+    from offload_shared import report_sources  # it names its variable from this table
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        report_sources.registry()  # a sources file that cannot be read or parsed: now
     except ConfigError as exc:
         print(f"{program}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return settings
 
 
 def declared(kind: type = Settings, prefix: str = "") -> Iterator[tuple[str, Setting, Any]]:

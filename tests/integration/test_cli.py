@@ -63,3 +63,16 @@ def test_a_service_with_a_malformed_database_url_stops_at_start_with_one_line():
         assert result.stderr.strip().splitlines() == [
             f"{program}: DATABASE_URL is not a valid libpq URL or connection string"
         ]
+
+
+def test_a_service_with_an_unreadable_report_sources_file_stops_at_start(tmp_path):
+    sources = tmp_path / "sources.toml"
+    sources.write_text("[broken\nsql = 'SELECT 1'\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("offload-scheduler"))],
+        env={**os.environ, "OFFLOAD_REPORT_SOURCES": str(sources)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("offload-scheduler: OFFLOAD_REPORT_SOURCES")
