@@ -123,6 +123,7 @@ def task_actor(
             # Every exception is "expected": Dramatiq then logs only its type, never its text
             # (which can hold addresses); the status middleware records the text for the tenant.
             throws=(Exception, Interrupt, dramatiq.middleware.Interrupt),
+            retry_policy=spec.retry,
             broker=broker or worker_broker(),
         )(run)
         return fn

@@ -233,3 +233,21 @@ def test_a_result_is_recorded_without_dramatiq_warning_it_was_discarded(
     done = wait_for(lambda: finished(db, tenant, task))
     assert done.result == {"sent": True}
     assert "discarded" not in caplog.text
+
+
+def test_an_unregistered_task_type_keeps_the_policy_it_was_declared_with(
+    db, tenant, redis_broker, run_worker
+):
+    """Like the fault suite's actors: declared with task_actor, never in the catalog."""
+    spec = dataclasses.replace(POLICY_SPEC, name="tests.unregistered_policy")
+
+    @task_actor(spec, broker=redis_broker)
+    def strict(ctx):
+        raise ValueError("the record is malformed")
+
+    run_worker(redis_broker)
+    store = TaskStore(db)
+    task = store.create(new_task(spec, tenant, {}))
+    Publisher(redis_broker).publish([task])
+    done = wait_for(lambda: finished(db, tenant, task))
+    assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)

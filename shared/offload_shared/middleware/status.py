@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
+from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
 from offload_shared.artifacts import PostgresArtifacts
@@ -42,7 +43,7 @@ from offload_shared.broker import (
     ack_after,
     release_later,
 )
-from offload_shared.catalog import retry_policy
+from offload_shared.catalog import RetryPolicy, retry_policy
 from offload_shared.context import TaskContext
 from offload_shared.errors import (
     OffloadError,
@@ -114,7 +115,9 @@ class TaskStatusMiddleware(Middleware):
 
     @property
     def actor_options(self) -> set[str]:
-        return {"throws"}
+        # retry_policy: the declared TaskSpec's RetryPolicy (task_actor passes it), so a task
+        # type keeps its policy whether or not it is in this process's catalog.
+        return {"throws", "retry_policy"}
 
     @property
     def store(self) -> TaskStore:
@@ -252,7 +255,7 @@ class TaskStatusMiddleware(Middleware):
             if again is not None:
                 self._publish(broker, again)
             return None
-        policy = retry_policy(task.task_name)
+        policy = _policy(broker, task)
         if not policy.is_permanent(exception) and task.retry_count < task.max_retries:
             delay = policy.delay(exception, task.retry_count, self.retry_backoff_seconds)
             again = store.retry_later(task, describe(exception), delay)
@@ -269,6 +272,15 @@ class TaskStatusMiddleware(Middleware):
             Publisher(broker, self.runtime.get().outbox).publish([task])
         except OffloadError as exc:
             log.warning("task %s left to the outbox relay: %s", task.id, exc)
+
+
+def _policy(broker: Broker, task: Task) -> RetryPolicy:
+    """The task's retry policy: its actor's (declared with task_actor), else the catalog's."""
+    try:
+        declared = broker.get_actor(task.task_name).options.get("retry_policy")
+    except ActorNotFound:
+        declared = None
+    return declared if isinstance(declared, RetryPolicy) else retry_policy(task.task_name)
 
 
 def _unstorable(result: Any) -> str | None:
