@@ -431,6 +431,7 @@ def test_tls_with_a_client_certificate_and_an_acl_user(system, db, tenant, tmp_p
     assert sum(ran.values()) == TLS_TASKS
     assert checks["redis"] == "ok"
     assert published
+    assert log_says(scheduler, "(Redis rediss://offload:***@127.0.0.1")  # logged, redacted
     assert not log_says(scheduler, "s3cret")
     figure(
         f"TLS: rediss:// with a client certificate and an ACL user: {TLS_TASKS} tasks run by a "

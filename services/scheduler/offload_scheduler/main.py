@@ -117,6 +117,6 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("scheduler started")
+    log.info("scheduler started (Redis %s)", settings.redis.describe())  # password hidden
     scheduler.run()
     log.info("scheduler stopped")
