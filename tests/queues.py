@@ -1,10 +1,10 @@
-"""Reading Offload's Redis layout (offload_shared.redis_queue) in tests."""
+"""Reading Offload's Redis layout (offload_shared.broker.layout) in tests."""
 
 from __future__ import annotations
 
 import redis
 
-from offload_shared.redis_queue import QueueKeys
+from offload_shared.broker.layout import QueueKeys
 
 
 def ready_ids(client: redis.Redis, queue: str) -> list[str]:

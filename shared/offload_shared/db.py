@@ -11,22 +11,28 @@ from typing import Any, LiteralString
 
 import psycopg
 import psycopg_pool
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from offload_shared.errors import StoreError, StoreUnavailable
+from offload_shared.sql import Queries
 
 __all__ = [
     "Connection",
     "Database",
     "Json",
+    "Queries",
+    "RowCursor",
     "connect",
+    "read_only_connection",
+    "row_cursor",
     "wrap_exceptions",
 ]
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[dict[str, Any]]
+RowCursor = psycopg.ServerCursor[Any]  # rows as tuples, fetched `fetchmany(n)` at a time
 Json = Jsonb  # a value bound as jsonb: services wrap JSON parameters with this, not psycopg's
 
 RECONNECT_GIVE_UP_SECONDS = 5.0
@@ -43,9 +49,17 @@ def wrap_exceptions() -> Iterator[None]:
     except psycopg_pool.PoolTimeout as exc:
         raise StoreUnavailable("no Postgres connection available") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        raise StoreUnavailable(f"Postgres unavailable ({type(exc).__name__})") from exc
+        kind = type(exc).__name__
+        raise StoreUnavailable(
+            f"Postgres unavailable ({kind})", sqlstate=exc.sqlstate, kind=kind
+        ) from exc
     except psycopg.Error as exc:
-        raise StoreError(f"Postgres error {type(exc).__name__} ({exc.sqlstate})") from exc
+        # No SQLSTATE: the driver refused the statement before sending it (a value it cannot
+        # convert, a placeholder without a value, ...).
+        kind, state = type(exc).__name__, exc.sqlstate
+        raise StoreError(
+            f"Postgres error {kind} ({state or 'refused by the driver'})", sqlstate=state, kind=kind
+        ) from exc
 
 
 class Database:
@@ -166,3 +180,30 @@ def connect(url: str, **kwargs: Any) -> Connection:
     """One autocommit connection outside the pool (migrations, CLI)."""
     with wrap_exceptions():
         return psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)
+
+
+@contextmanager
+def read_only_connection(
+    url: str, *, statement_timeout_ms: int, application_name: str
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own in READ ONLY mode, also as its default (so a statement cannot
+    switch it back), with a statement timeout; driver errors become StoreError."""
+    with wrap_exceptions():
+        conn = psycopg.connect(
+            url,
+            connect_timeout=10,
+            application_name=application_name,
+            options=(
+                f"-c statement_timeout={statement_timeout_ms} -c default_transaction_read_only=on"
+            ),
+        )
+        with conn:
+            conn.read_only = True
+            with conn.transaction():
+                yield conn
+
+
+def row_cursor(conn: psycopg.Connection[Any], name: str) -> RowCursor:
+    """A server-side cursor: rows stay in Postgres until fetched, `fetchmany(n)` at a time.
+    Its statement runs inside the transaction the connection is in."""
+    return conn.cursor(name=name, row_factory=tuple_row)

@@ -64,7 +64,17 @@ class Unavailable(OffloadError):
 
 
 class StoreError(OffloadError):
-    """Postgres refused or failed a statement."""
+    """Postgres refused or failed a statement.
+
+    `sqlstate` is Postgres's error code (None when the driver refused before sending, e.g. a
+    value it cannot convert); `kind` the driver's name for the error (ReadOnlySqlTransaction,
+    QueryCanceled, ...). Neither ever carries the statement or its values.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, kind: str = "") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.kind = kind
 
 
 class StoreUnavailable(StoreError, Unavailable):

@@ -12,8 +12,8 @@ from importlib import resources
 from typing import LiteralString, cast
 
 __all__ = [
+    "Queries",
     "load",
-    "query",
 ]
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
@@ -36,3 +36,14 @@ def query(
     name: str, package: str = "offload_shared", filename: str = "queries.sql"
 ) -> LiteralString:
     return load(package, filename)[name]
+
+
+class Queries:
+    """A package's named statements (its queries.sql): `Queries("offload_scheduler")("name")`."""
+
+    def __init__(self, package: str, filename: str = "queries.sql") -> None:
+        self.package = package
+        self.filename = filename
+
+    def __call__(self, name: str) -> LiteralString:
+        return load(self.package, self.filename)[name]

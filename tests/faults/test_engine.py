@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from offload_shared.broker import make_broker
+from offload_shared.broker.layout import QueueKeys
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task, submit, submit_many
 from offload_shared.publisher import Publisher
-from offload_shared.redis_queue import QueueKeys
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.faults.fault_actors import QUEUE, WORK

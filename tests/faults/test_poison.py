@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from offload_shared.redis_queue import QueueKeys
+from offload_shared.broker.layout import QueueKeys
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.faults.fault_actors import FAILS, KILLS_WORKER, QUEUE, WORK

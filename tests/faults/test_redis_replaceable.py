@@ -22,13 +22,13 @@ import requests
 
 from offload_dev.procs import Child, free_port, wait_until
 from offload_shared.broker import make_broker
+from offload_shared.broker.layout import QueueKeys
 from offload_shared.db import Database
 from offload_shared.enqueue import new_task, submit_many
 from offload_shared.models import Task
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.publisher import Publisher
 from offload_shared.redis_connection import RedisTarget
-from offload_shared.redis_queue import QueueKeys
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.faults.fault_actors import QUEUE, WORK

@@ -9,11 +9,11 @@ import pytest
 from offload_scheduler import reconcile
 from offload_scheduler.reconcile import Reconciler
 from offload_shared.broker import disconnect, make_broker
+from offload_shared.broker.layout import EPOCH_MS, QueueKeys
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit, submit_many
 from offload_shared.errors import BrokerUnavailable
 from offload_shared.publisher import Publisher
-from offload_shared.redis_queue import EPOCH_MS, QueueKeys
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.queues import delayed_ids, message_ids, ready_ids

@@ -7,10 +7,10 @@ import dramatiq
 import pytest
 
 from offload_shared.broker import disconnect, make_broker
+from offload_shared.broker.layout import QueueKeys
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task, submit
 from offload_shared.publisher import Publisher
-from offload_shared.redis_queue import QueueKeys
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
 from tests.conftest import wait_for

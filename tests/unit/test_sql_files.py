@@ -15,8 +15,9 @@ LOADERS = {"query": 0, "sql": 0, "fetch_all": 1}  # call -> position of the quer
 
 
 def call_sites() -> set[tuple[str, str]]:
-    """(package, query name) of every query("name"[, PACKAGE]) in the code, and of the analytics
-    worker's sql("name") / fetch_all(conn, "name", ...), read from the source."""
+    """(package, query name) of every query("name") in the code (a module's own package, or the
+    one its PACKAGE names), and of the analytics worker's sql("name") / fetch_all(conn, "name",
+    ...), read from the source."""
     found = set()
     for package, folder in {**PACKAGES, "offload_api": ROOT / "services" / "api"}.items():
         for path in folder.rglob("*.py"):
@@ -37,10 +38,9 @@ def call_sites() -> set[tuple[str, str]]:
                 arg = node.args[at]
                 if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
                     continue
-                target = "offload_shared" if name == "query" and len(node.args) == 1 else own
-                if name == "query" and len(node.args) > 2:
+                if name == "query" and len(node.args) > 1:
                     continue  # transitions.sql: checked against the state machine below
-                found.add((target, arg.value))
+                found.add((own, arg.value))
     return found
 
 

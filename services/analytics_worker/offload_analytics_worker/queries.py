@@ -6,15 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from offload_shared.db import Connection, Database
-from offload_shared.sql import query
+from offload_shared.db import Connection, Database, Queries
 
 PACKAGE = "offload_analytics_worker"
-
-
-def sql(name: str) -> str:
-    """The statement named `name` in this package's queries.sql."""
-    return query(name, PACKAGE)
+sql = Queries(PACKAGE)  # sql("name"): the statement of that name in this package's queries.sql
 
 
 @contextmanager

@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload_shared.db import Database, Json
-from offload_shared.sql import query
+from offload_shared.db import Database, Json, Queries
 
 PACKAGE = "offload_email_worker"
+query = Queries(PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Delivery:
 
 def find(db: Database, task_id: uuid.UUID) -> Delivery | None:
     """The delivery already made for this task, if any."""
-    row = db.fetch_one(query("delivery_for_task", PACKAGE), {"task_id": task_id})
+    row = db.fetch_one(query("delivery_for_task"), {"task_id": task_id})
     return Delivery(row["message_id"], list(row["accepted"]), dict(row["refused"])) if row else None
 
 
@@ -36,7 +36,7 @@ def record(db: Database, task_id: uuid.UUID, delivery: Delivery) -> None:
     """Keep the delivery; a row already there (an earlier attempt's) is left as it is."""
     with db.connection() as conn:
         conn.execute(
-            query("record_delivery", PACKAGE),
+            query("record_delivery"),
             {
                 "task_id": task_id,
                 "message_id": delivery.message_id,

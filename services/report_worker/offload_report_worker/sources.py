@@ -24,17 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import psycopg
-from psycopg.rows import tuple_row
 
 from offload_report_worker.cells import frame_from_rows
 from offload_shared import report_sources
-from offload_shared.db import Connection, Database
+from offload_shared.db import Database, Queries, RowCursor, read_only_connection, row_cursor
 from offload_shared.errors import PermanentTaskError, StoreError, StoreUnavailable
 from offload_shared.settings import Settings
-from offload_shared.sql import query
 
 PACKAGE = "offload_report_worker"
+query = Queries(PACKAGE)
 CHUNK_ROWS = 10_000
 TASK_HISTORY_COLUMNS = (
     "task_id",
@@ -124,15 +122,14 @@ def task_history(
         "created_before": _day_start(filters.get("created_to"), days_after=1),
     }
     with db.transaction() as conn:
-        conn.execute(query("begin_snapshot", PACKAGE))
+        conn.execute(query("begin_snapshot"))
         conn.execute(
-            query("set_report_timeout", PACKAGE),
-            {"timeout_ms": str(settings.report_statement_timeout_ms)},
+            query("set_report_timeout"), {"timeout_ms": str(settings.report_statement_timeout_ms)}
         )
-        count = conn.execute(query("task_history_count", PACKAGE), bound).fetchone()
+        count = conn.execute(query("task_history_count"), bound).fetchone()
         total = int(count["n"]) if count else 0
-        with _named_cursor(conn) as cursor:
-            cursor.execute(query("task_history", PACKAGE), bound)
+        with row_cursor(conn, "offload_report") as cursor:
+            cursor.execute(query("task_history"), bound)
             yield Rows(
                 "task history (offload.tasks)",
                 list(TASK_HISTORY_COLUMNS),
@@ -160,41 +157,25 @@ def registered_source(
         f": {source.description}" if source.description else ""
     )
     # Driver errors raised while the caller reads the chunks surface here too (at the yield).
-    with _source_errors(name), _report_connection(settings) as conn:
-        conn.read_only = True  # BEGIN READ ONLY, on top of the connection's default
-        with conn.transaction(), conn.cursor(name="offload_report") as cursor:
-            cursor.execute(source.sql, bound)
-            columns = [column.name for column in cursor.description or ()]
-            if not columns:
-                raise PermanentTaskError(f"report source {name!r} returns no columns")
-            yield Rows(
-                label,
-                columns,
-                _fetch_chunks(cursor, len(columns), chunk_rows),
-                parameters=dict(values),
-            )
+    with (
+        _source_errors(name),
+        read_only_connection(
+            settings.report_database_url,
+            statement_timeout_ms=settings.report_statement_timeout_ms,
+            application_name="offload-report",
+        ) as conn,
+        row_cursor(conn, "offload_report") as cursor,
+    ):
+        cursor.execute(source.sql, bound)
+        columns = [column.name for column in cursor.description or ()]
+        if not columns:
+            raise PermanentTaskError(f"report source {name!r} returns no columns")
+        yield Rows(
+            label, columns, _fetch_chunks(cursor, len(columns), chunk_rows), parameters=dict(values)
+        )
 
 
-def _report_connection(settings: Settings) -> psycopg.Connection[tuple[Any, ...]]:
-    """A connection of its own, read-only by default, with the report statement timeout."""
-    return psycopg.connect(
-        settings.report_database_url,
-        connect_timeout=10,
-        application_name="offload-report",
-        options=(
-            f"-c statement_timeout={settings.report_statement_timeout_ms}"
-            " -c default_transaction_read_only=on"
-        ),
-    )
-
-
-def _named_cursor(conn: Connection) -> psycopg.ServerCursor[Any]:
-    return conn.cursor(name="offload_report", row_factory=tuple_row)
-
-
-def _fetch_chunks(
-    cursor: psycopg.ServerCursor[Any], width: int, chunk_rows: int
-) -> Iterator[pd.DataFrame]:
+def _fetch_chunks(cursor: RowCursor, width: int, chunk_rows: int) -> Iterator[pd.DataFrame]:
     while True:
         batch = cursor.fetchmany(chunk_rows)
         if not batch:
@@ -206,22 +187,20 @@ def _fetch_chunks(
 def _source_errors(name: str) -> Iterator[None]:
     try:
         yield
-    except psycopg.Error as exc:
+    except StoreError as exc:
         raise _source_error(name, exc) from exc
 
 
-def _source_error(name: str, exc: psycopg.Error) -> Exception:
-    """The error to record: its type and SQLSTATE, never the statement or its values."""
+def _source_error(name: str, exc: StoreError) -> Exception:
+    """The error to record: its kind and SQLSTATE, never the statement or its values."""
     state = exc.sqlstate
-    text = f"report source {name!r} failed: {type(exc).__name__}" + (f" ({state})" if state else "")
-    if state == QUERY_CANCELED:
+    text = f"report source {name!r} failed: {exc.kind}" + (f" ({state})" if state else "")
+    if state == QUERY_CANCELED:  # before unavailable: the driver counts it as operational
         return PermanentTaskError(f"{text}: statement timeout")
-    if state and state[:2] in PERMANENT_SQLSTATE_CLASSES:
-        return PermanentTaskError(text)
-    if state is None and isinstance(exc, psycopg.DataError | psycopg.ProgrammingError):
-        return PermanentTaskError(text)  # raised by the driver: a value it cannot convert
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+    if isinstance(exc, StoreUnavailable):
         return StoreUnavailable(text)
+    if state is None or state[:2] in PERMANENT_SQLSTATE_CLASSES:
+        return PermanentTaskError(text)  # no SQLSTATE: the driver refused a value
     return StoreError(text)
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 
-from offload_shared.db import Connection, connect, wrap_exceptions
+from offload_shared.db import Connection, Queries, connect, wrap_exceptions
 from offload_shared.errors import OffloadError
-from offload_shared.sql import query
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x0FF10AD5  # "offload scheduler"
 PACKAGE = "offload_scheduler"
+query = Queries(PACKAGE)
 
 
 class LeaderLock:
@@ -38,9 +38,7 @@ class LeaderLock:
             conn = connect(self.database_url, application_name="offload-scheduler-leader")
             try:
                 with wrap_exceptions():
-                    row = conn.execute(
-                        query("try_leader_lock", PACKAGE), {"key": LOCK_KEY}
-                    ).fetchone()
+                    row = conn.execute(query("try_leader_lock"), {"key": LOCK_KEY}).fetchone()
             except OffloadError:
                 conn.close()
                 raise

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from offload_shared.db import Database
-from offload_shared.sql import query
+from offload_shared.db import Database, Queries
 from offload_shared.store import Reaped, TaskStore
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "offload_scheduler"
+query = Queries(PACKAGE)
 OVERRUN_SECONDS = 60.0
 
 
@@ -24,5 +24,5 @@ def reap_once(store: TaskStore, *, lost_seconds: float) -> Reaped:
 
 def housekeeping(db: Database, *, idempotency_ttl_hours: int) -> None:
     with db.connection() as conn:
-        conn.execute(query("forget_workers", PACKAGE))
-        conn.execute(query("expire_idempotency_keys", PACKAGE), {"hours": idempotency_ttl_hours})
+        conn.execute(query("forget_workers"))
+        conn.execute(query("expire_idempotency_keys"), {"hours": idempotency_ttl_hours})

@@ -28,16 +28,16 @@ from datetime import UTC, datetime
 
 import redis
 
-from offload_shared.db import Database
+from offload_shared.broker.layout import RedisQueues
+from offload_shared.db import Database, Queries
 from offload_shared.errors import BrokerUnavailable
 from offload_shared.models import Task
 from offload_shared.publisher import Publisher
-from offload_shared.redis_queue import RedisQueues
-from offload_shared.sql import query
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "offload_scheduler"
+query = Queries(PACKAGE)
 BATCH = 1_000
 REBUILD_BATCHES = 20  # per pass, while Redis is being rebuilt
 Cursor = tuple[datetime, uuid.UUID]  # (ready time, id) of the last task walked
@@ -128,7 +128,7 @@ class Reconciler:
     def _pending_after(self, cursor: Cursor, older_than: float | None) -> tuple[list[Task], Cursor]:
         """The next batch of pending tasks after `cursor`, and the cursor after them."""
         rows = self.db.fetch_all(
-            query("pending_after", PACKAGE),
+            query("pending_after"),
             {"after_due": cursor[0], "after_id": cursor[1], "older_than_seconds": older_than,
              "limit": BATCH},
         )  # fmt: skip

@@ -63,7 +63,7 @@ KEEP_BYTES = 65_536  # of an undecodable message, kept for a post-mortem
 @cache
 def _lua(name: str) -> str:
     """A script, after the prelude every script shares (lua/clock.lua)."""
-    folder = resources.files("offload_shared").joinpath("lua")
+    folder = resources.files(__package__ or "offload_shared.broker").joinpath("lua")
     return folder.joinpath("clock.lua").read_text("utf-8") + folder.joinpath(
         f"{name}.lua"
     ).read_text("utf-8")

@@ -1,4 +1,4 @@
-"""Offload's Redis layout (redis_queue.py, lua/*.lua) on a real Redis: order, leases, delays."""
+"""Offload's Redis layout (broker/layout.py, broker/lua/) on a real Redis: order, leases, delays."""
 
 import json
 import time
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from offload_shared.redis_queue import WAKE_CAP, Outgoing, QueueKeys, RedisQueues, lease_member
+from offload_shared.broker.layout import WAKE_CAP, Outgoing, QueueKeys, RedisQueues, lease_member
 
 Q = "layout"
 AGING_MS = 60_000

@@ -3,7 +3,8 @@
 Dramatiq's own Redis broker keeps FIFO lists, polls with a backoff of up to a second when a
 queue is empty, holds delayed messages in each worker's memory and gives a dead worker's
 messages back only during a random maintenance pass. This broker keeps the Broker/Consumer
-interface and replaces what lies under it (redis_queue.py holds the layout):
+interface and replaces what lies under it (layout.py next to this file holds the layout, and
+lua/ its scripts):
 
 - the consumer claims at most `prefetch` messages ahead of its worker's threads (threads x
   OFFLOAD_WORKER_LOOKAHEAD), most urgent first, so a task never waits long in one worker's
@@ -41,10 +42,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.errors import ConnectionClosed, DecodeError, QueueJoinTimeout
 from dramatiq.middleware import Middleware
 
-from offload_shared.group_commit import Write
-from offload_shared.models import Task
-from offload_shared.redis_connection import RedisTarget
-from offload_shared.redis_queue import (
+from offload_shared.broker.layout import (
     EPOCH_MS,
     KEEP_BYTES,
     NAMESPACE,
@@ -53,6 +51,9 @@ from offload_shared.redis_queue import (
     Restored,
     lease_member,
 )
+from offload_shared.group_commit import Write
+from offload_shared.models import Task
+from offload_shared.redis_connection import RedisTarget
 
 __all__ = [
     "OffloadBroker",
