@@ -49,17 +49,31 @@ def wrap_exceptions() -> Iterator[None]:
     except psycopg_pool.PoolTimeout as exc:
         raise StoreUnavailable("no Postgres connection available") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        kind = type(exc).__name__
-        raise StoreUnavailable(
-            f"Postgres unavailable ({kind})", sqlstate=exc.sqlstate, kind=kind
-        ) from exc
+        kind, state = type(exc).__name__, exc.sqlstate
+        error = StoreUnavailable(f"Postgres unavailable ({kind})", sqlstate=state, kind=kind)
+        # The driver's own text on a lost or refused connection helps an operator; a statement
+        # Postgres cancelled or rolled back (a timeout, a deadlock) may quote its values.
+        raise error from (exc if state is None or state.startswith("08") else None)
     except psycopg.Error as exc:
+        # Only names (SQLSTATE, error class, constraint, table, column), never Postgres's own
+        # text: its message, DETAIL and CONTEXT lines can quote the values. `from None` keeps
+        # that text out of every traceback that is logged.
+        kind, state = type(exc).__name__, exc.sqlstate
         # No SQLSTATE: the driver refused the statement before sending it (a value it cannot
         # convert, a placeholder without a value, ...).
-        kind, state = type(exc).__name__, exc.sqlstate
+        where = ", ".join(
+            f"{label} {name}"
+            for label, name in (
+                ("constraint", exc.diag.constraint_name),
+                ("table", exc.diag.table_name),
+                ("column", exc.diag.column_name),
+            )
+            if name
+        )
+        message = f"Postgres error {kind} ({state or 'refused by the driver'})"
         raise StoreError(
-            f"Postgres error {kind} ({state or 'refused by the driver'})", sqlstate=state, kind=kind
-        ) from exc
+            message + (f" on {where}" if where else ""), sqlstate=state, kind=kind
+        ) from None
 
 
 class Database:

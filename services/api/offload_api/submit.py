@@ -16,7 +16,7 @@ from flask import Response, jsonify, request
 from flask_smorest import abort
 
 from offload_api.auth import tenant
-from offload_api.schemas import BatchEnqueuedSchema, TaskSchema
+from offload_api.schemas import OPTIONS, BatchEnqueuedSchema, TaskSchema
 from offload_api.services import services
 from offload_shared.enqueue import new_task, publish
 from offload_shared.models import Task
@@ -24,9 +24,6 @@ from offload_shared.store import IdempotencyKey, Replay
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-OPTIONS = ("priority", "max_retries", "delay_seconds")
 
 
 def enqueue_request(req: dict[str, Any]) -> Task | Response:

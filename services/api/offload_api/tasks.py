@@ -9,6 +9,7 @@ from flask import Response
 from flask.views import MethodView
 
 from offload_api.auth import require_tenant, tenant
+from offload_api.disposition import attachment
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import (
     BatchEnqueuedSchema,
@@ -146,7 +147,7 @@ class TaskArtifact(MethodView):
             store.read(artifact),
             mimetype=artifact.content_type,
             headers={
-                "Content-Disposition": f'attachment; filename="{artifact.filename}"',
+                "Content-Disposition": attachment(artifact.filename),
                 "Content-Length": str(artifact.size_bytes),
                 "ETag": f'"{artifact.sha256}"',
             },
