@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, LiteralString
 
+import orjson
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row, tuple_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from offload_shared.errors import StoreError, StoreUnavailable
 from offload_shared.sql import Queries
@@ -30,6 +31,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# json/jsonb read with orjson: faster, and a number jsonb keeps in full (a float sent as 1e29
+# comes back as 100000000000000000000000000000) reads as a float, as it was sent, rather than
+# as an integer no JSON encoder of ours could write back.
+set_json_loads(orjson.loads)
 
 Connection = psycopg.Connection[dict[str, Any]]
 RowCursor = psycopg.ServerCursor[Any]  # rows as tuples, fetched `fetchmany(n)` at a time

@@ -24,6 +24,7 @@ from offload_shared import email_templates, report_sources
 
 __all__ = [
     "SINGLE_LINE",
+    "Addresses",
     "JsonBoolean",
     "JsonInteger",
     "JsonNumber",

@@ -324,3 +324,13 @@ def test_a_postgres_error_names_no_value_in_its_message_or_its_traceback(db):
     assert caught.value.sqlstate == "22P02"
     assert "canary" not in text
     assert "InvalidTextRepresentation" in str(caught.value)
+
+
+def test_a_huge_number_reads_back_as_it_was_sent(client):
+    """jsonb keeps 1e29 as 100000000000000000000000000000: read back as an integer, no JSON
+    encoder could answer with it (a 500 on every later read of the task or its list)."""
+    params = {"record_id": "R", "recipient": "a@example.com", "record_summary": {"n": 1e29}}
+    body = {"task_name": "email.send_confirmation", "params": params}
+    task_id = client.post("/api/tasks/enqueue", json=body).get_json()["task_id"]
+    assert client.get(f"/api/tasks/{task_id}").get_json()["params"]["record_summary"] == {"n": 1e29}
+    assert client.get("/api/tasks/").status_code == 200

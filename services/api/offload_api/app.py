@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
-from offload_api import analytics, errors, fanout, health, limits, reports, services, tasks
+from offload_api import (
+    analytics,
+    errors,
+    fanout,
+    health,
+    limits,
+    openapi,
+    reports,
+    services,
+    tasks,
+)
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
@@ -37,12 +46,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     load_modules(settings.task_modules)  # a team's own tasks, before any request
     limits.init_app(app, settings.max_body_bytes)
 
-    api = Api(app)
+    api = openapi.make_api(app)
     api.register_blueprint(tasks.blp)
     api.register_blueprint(fanout.blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(analytics.blp)
     api.register_blueprint(health.blp)
+    openapi.publish_task_params(api)
     errors.init_app(app, api)
     services.init_app(app, settings)
     return app

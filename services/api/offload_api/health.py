@@ -20,9 +20,13 @@ from offload_shared.errors import OffloadError
 blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 
 
+NO_AUTH: dict[str, Any] = {"security": []}  # probes answer anyone, key or not
+
+
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
+    @blp.doc(**NO_AUTH)
     def get(self) -> dict[str, Any]:
         """The process is up."""
         return {"status": "ok", "checks": {}}
@@ -32,6 +36,7 @@ class Health(MethodView):
 class Ready(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="Postgres is unreachable")
+    @blp.doc(**NO_AUTH)
     def get(self) -> tuple[dict[str, Any], int]:
         """Postgres is reachable (needed); Redis is reported ("degraded" when it is not)."""
         svc = services()
