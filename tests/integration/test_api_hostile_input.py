@@ -334,3 +334,16 @@ def test_a_huge_number_reads_back_as_it_was_sent(client):
     task_id = client.post("/api/tasks/enqueue", json=body).get_json()["task_id"]
     assert client.get(f"/api/tasks/{task_id}").get_json()["params"]["record_summary"] == {"n": 1e29}
     assert client.get("/api/tasks/").status_code == 200
+
+
+def test_params_left_out_must_be_valid_as_none_and_bad_ones_are_reported_once(client):
+    missing = client.post("/api/tasks/enqueue", json={"task_name": "email.send_notification"})
+    assert "to" in assert_error_shape(missing, 422)["errors"]["json"]["params"]
+    assert client.post("/api/tasks/enqueue", json={"task_name": "analytics.update_dashboard"})
+    bad = client.post(
+        "/api/tasks/enqueue",
+        json={"task_name": "email.send_notification", "params": {"to": "x", "body": "b"}},
+    )
+    assert assert_error_shape(bad, 422)["errors"]["json"]["params"] == {
+        "to": {"0": ["Not a valid email address."]}
+    }

@@ -80,14 +80,14 @@ class EnqueueRequestSchema(TaskOptionsSchema):
     )
     params = TaskParams(_named_task, metadata={"description": "Validated per task"})
 
-    @validates_schema(skip_on_field_errors=False)
-    def _params_and_type(self, data: dict[str, Any], **_: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _params_and_type(self, data: dict[str, Any], original: Any, **_: Any) -> None:
         spec = CATALOG.get(data.get("task_name", ""))
         if spec is None:
             return
         if "task_type" in data and data["task_type"] != spec.category:
             raise ValidationError(f"{spec.name} is of type {spec.category!r}", "task_type")
-        if "params" not in data:  # none given: they must be valid as {}
+        if "params" not in original:  # none given: they must be valid as {}
             try:
                 data["params"] = spec.load_params({})
             except ValidationError as err:
