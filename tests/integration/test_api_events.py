@@ -3,7 +3,7 @@
 import uuid
 
 from offload_shared import snapshots
-from offload_shared.apikeys import hash_key
+from offload_shared.apikeys import KeyResolver, _Cached, hash_key
 from offload_shared.store import TaskFilter, TaskStore
 
 
@@ -69,7 +69,8 @@ def test_with_redis_down_the_tasks_are_still_created_for_the_relay(make_api, db,
 
 def test_with_postgres_down_every_failure_is_reported(make_api, api_key, db, tenant):
     app = make_api(DATABASE_URL="postgresql://127.0.0.1:1/x")
-    app.extensions["offload"].keys._cache[hash_key(api_key)] = (tenant, float("inf"))
+    grant = KeyResolver(db).resolve(api_key)  # the API's own lookup would need Postgres
+    app.extensions["offload"].keys._cache[hash_key(api_key)] = _Cached(grant, float("inf"))
     response = app.test_client().post(
         "/api/events",
         headers={"Authorization": f"Bearer {api_key}"},

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from offload_api import analytics, errors, fanout, health, limits, reports, services, tasks
+from offload_api import analytics, auth, errors, fanout, health, limits, reports, services, tasks
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
@@ -44,5 +44,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(analytics.blp)
     api.register_blueprint(health.blp)
     errors.init_app(app, api)
+    auth.init_app(app)
     services.init_app(app, settings)
     return app

@@ -6,18 +6,18 @@ from typing import Any
 
 from flask.views import MethodView
 
-from offload_api.auth import require_tenant, tenant
+from offload_api.auth import requires, tenant
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import EventOutcomeSchema, EventSchema
 from offload_api.services import services
 from offload_shared.fanout import fan_out
 
 blp = Blueprint("events", __name__, url_prefix="/api/events", description="Event fan-out")
-blp.before_request(require_tenant)
 
 
 @blp.route("")
 class Events(MethodView):
+    @requires("enqueue")
     @blp.arguments(EventSchema())
     @blp.response(202, EventOutcomeSchema)
     def post(self, event: dict[str, Any]) -> dict[str, Any]:
