@@ -64,6 +64,10 @@ def _when(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
+def _json(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _api_key(db: Database, args: argparse.Namespace) -> None:
     if args.action == "create":
         expires = apikeys.parse_duration(args.expires_in) if args.expires_in else None
@@ -79,7 +83,7 @@ def _api_key(db: Database, args: argparse.Namespace) -> None:
         keys = apikeys.list_keys(db, args.tenant)
         if args.json:
             for k in keys:
-                print(json.dumps({**k.__dict__, "scopes": list(k.scopes)}, default=str))
+                print(json.dumps({**k.__dict__, "scopes": list(k.scopes)}, default=_json))
             return
         rows = [("ID", "TENANT", "NAME", "PREFIX", "SCOPES", "CREATED", "EXPIRES", "LAST USED",
                  "STATE")]  # fmt: skip
