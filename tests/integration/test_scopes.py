@@ -1,6 +1,7 @@
 """Every route and every scope, derived from the app's url_map: a route added later is covered
 without touching this file, and its scope is read from where the view declares it."""
 
+import re
 import uuid
 
 import pytest
@@ -108,10 +109,30 @@ def test_a_view_that_declares_no_scope_needs_admin(make_api, db, tenant):
     }
 
 
-def test_the_openapi_document_has_no_path_the_url_map_lacks(routes, app):
+def test_the_openapi_document_states_each_operations_scope(routes, app):
+    """The document says what the hook enforces: every operation its scope and 401/403/429,
+    the probes no security at all; and it has no path the url_map lacks."""
     spec = app.test_client().get("/openapi.json").get_json()
-    rules = {r.rule for r in app.url_map.iter_rules()}
-    for path in spec["paths"]:
-        # OpenAPI writes {task_id}; Flask <uuid:task_id>: compare without the parameters
-        shape = path.split("{")[0]
-        assert any(rule.split("<")[0] == shape for rule in rules), path
+    documented = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                documented[(method.upper(), path)] = operation
+    served = [r for r in routes if r[2].partition(".")[0] != "api-docs" and r[2] != "static"]
+    assert len(documented) == len(served)
+    for (method, path), operation in documented.items():
+        [scope] = {s for _, s in _matching(routes, method, path)}
+        if scope == PUBLIC:
+            assert operation["security"] == [], path
+        else:
+            assert operation["x-offload-scope"] == scope, (method, path)
+            assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
+            assert "Retry-After" in operation["responses"]["429"]["headers"]
+
+
+def _matching(routes, method, path):
+    """The routes of the url_map an OpenAPI path names ({task_id}, {kind} are parameters)."""
+    pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$")
+    found = [((m, url), s) for m, url, _, s in routes if m == method and pattern.match(url)]
+    assert found, (method, path)
+    return found

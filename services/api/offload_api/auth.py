@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
+from offload_api.json_codec import Blueprint
 from offload_api.services import services
 from offload_shared.apikeys import ApiKey
 from offload_shared.errors import Forbidden, TooManyRequests, Unauthenticated
@@ -22,15 +23,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCOPE_ATTRIBUTE = "offload_scope"
 PUBLIC = "public"
 UNDECLARED = "admin"  # fail closed
+RETRY_AFTER = {"description": "whole seconds, at least 1", "schema": {"type": "integer"}}
 # flask-smorest's OpenAPI document and Swagger UI, Flask's static files: no key needed.
 PUBLIC_BLUEPRINTS = frozenset({"api-docs"})
 PUBLIC_ENDPOINTS = frozenset({"static"})
 
 
 def requires(scope: str) -> Callable[[F], F]:
-    """Declare the scope a view method needs."""
+    """Declare the scope a view method needs; the OpenAPI document says it too
+    (`x-offload-scope`, and the 401, 403 and 429 answers)."""
+    limited = {"description": "A rate limit is spent", "headers": {"Retry-After": RETRY_AFTER}}
+    doc = Blueprint.doc(
+        **{"x-offload-scope": scope},
+        responses={
+            "401": {"description": "No live API key"},
+            "403": {"description": f"The API key lacks the {scope!r} scope"},
+            "429": limited,
+        },
+    )
 
     def mark(view: F) -> F:
+        view = doc(view)
         setattr(view, SCOPE_ATTRIBUTE, scope)
         return view
 
@@ -39,6 +52,7 @@ def requires(scope: str) -> Callable[[F], F]:
 
 def public(view: F) -> F:
     """Declare a view that needs no key (health probes)."""
+    view = Blueprint.doc(security=[])(view)
     setattr(view, SCOPE_ATTRIBUTE, PUBLIC)
     return view
 
