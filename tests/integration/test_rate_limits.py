@@ -115,3 +115,8 @@ def test_the_limiter_retries_redis_after_a_pause(redis_client):
     clock.now += 5
     assert live.take([bucket]) == 0
     assert live.take([bucket]) > 0
+
+
+def test_the_limiter_shares_the_brokers_redis_connections(app):
+    svc = app.extensions["offload"]
+    assert svc.limiter.client is svc.publisher.broker.client
