@@ -274,10 +274,6 @@ class KeyResolver:
         self._write(due)
         return grant
 
-    def tenant_for(self, key: str) -> str | None:
-        grant = self.resolve(key)
-        return grant.tenant if grant else None
-
     def _note_use(self, grant: ApiKey, now: float) -> dict[uuid.UUID, datetime] | None:
         """Called with the lock held: the uses to write (by the caller, after releasing the
         lock) once `touch_seconds` have passed since the last write, else None."""

@@ -99,7 +99,7 @@ def test_an_expired_key_is_refused_and_listed_as_expired(db, tenant):
     made = create(db, tenant, expires_in=timedelta(days=90))
     assert made.expires_at is not None
     assert (made.expires_at - made.created_at) == timedelta(days=90)
-    assert KeyResolver(db).tenant_for(made.key) == tenant
+    assert KeyResolver(db).resolve(made.key).tenant == tenant
     with db.connection() as conn:
         conn.execute(
             "UPDATE offload.api_keys SET expires_at = now() - interval '1 s' WHERE id = %s",

@@ -23,7 +23,7 @@ def test_api_key_create_prints_a_working_key_alone_on_its_last_line(infra, db):
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("ofk_")
     assert " " not in key
-    assert KeyResolver(db).tenant_for(key) == "cli-tenant"
+    assert KeyResolver(db).resolve(key).tenant == "cli-tenant"
 
 
 def test_api_key_create_rejects_a_bad_tenant_name(infra):
@@ -81,8 +81,8 @@ def test_api_key_lifecycle_create_list_rotate_revoke(infra, db, tenant):
     new = rotated.stdout.strip().splitlines()[-1]
     assert new.startswith("ofk_")
     assert new != key
-    assert KeyResolver(db).tenant_for(key) == tenant  # within the grace period
-    assert KeyResolver(db).tenant_for(new) == tenant
+    assert KeyResolver(db).resolve(key).tenant == tenant  # within the grace period
+    assert KeyResolver(db).resolve(new).tenant == tenant
     assert _listed(infra, tenant)[str(key_id)]["state"] == "rotating"
 
     revoked = run(infra, "api-key", "revoke", str(key_id))

@@ -86,7 +86,7 @@ def authenticate() -> None:
     svc = services()
     wait = svc.limiter.take(svc.limits.for_key(grant))
     if wait:
-        raise TooManyRequests("rate limit exceeded; retry after Retry-After", retry_after=wait)
+        raise TooManyRequests("too many requests for this API key or its tenant", retry_after=wait)
     g.tenant = grant.tenant
     g.api_key = grant
 
