@@ -88,7 +88,6 @@ def authenticate() -> None:
     if wait:
         raise TooManyRequests("too many requests for this API key or its tenant", retry_after=wait)
     g.tenant = grant.tenant
-    g.api_key = grant
 
 
 def _grant() -> ApiKey:
