@@ -8,6 +8,7 @@ from flask import Flask
 
 from offload_api import (
     analytics,
+    auth,
     errors,
     fanout,
     health,
@@ -54,5 +55,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(health.blp)
     openapi.publish_task_params(api)
     errors.init_app(app, api)
+    auth.init_app(app)
     services.init_app(app, settings)
     return app

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from offload_api.auth import public
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import HealthSchema
 from offload_api.services import services
@@ -20,13 +21,10 @@ from offload_shared.errors import OffloadError
 blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 
 
-NO_AUTH: dict[str, Any] = {"security": []}  # probes answer anyone, key or not
-
-
 @blp.route("/healthz")
 class Health(MethodView):
+    @public
     @blp.response(200, HealthSchema)
-    @blp.doc(**NO_AUTH)
     def get(self) -> dict[str, Any]:
         """The process is up."""
         return {"status": "ok", "checks": {}}
@@ -34,9 +32,9 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @public
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="Postgres is unreachable")
-    @blp.doc(**NO_AUTH)
     def get(self) -> tuple[dict[str, Any], int]:
         """Postgres is reachable (needed); Redis is reported ("degraded" when it is not)."""
         svc = services()
