@@ -28,6 +28,7 @@ __all__ = [
     "JsonBoolean",
     "JsonInteger",
     "JsonNumber",
+    "RecordFields",
     "Scalar",
     "SyncMetricsParams",  # the API's POST /api/analytics/sync takes these fields at its top level
 ]
@@ -159,17 +160,22 @@ class SendNotificationParams(Schema):
                 raise ValidationError("context goes with a template", "context")
 
 
-class SendConfirmationParams(Schema):
+class RecordFields(Schema):
+    """A record of the caller's: what a confirmation email and an event both carry."""
+
     record_id = fields.String(required=True, validate=[validate.Length(1, 100), SINGLE_LINE])
-    recipient = fields.Email(required=True, validate=validate.Length(max=254))
-    record_title = fields.String(
-        load_default="record", validate=[validate.Length(1, 100), SINGLE_LINE]
-    )
     record_summary = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)),
         values=Scalar(allow_none=True),
         load_default=dict,
         validate=validate.Length(max=MAX_FIELDS),
+    )
+
+
+class SendConfirmationParams(RecordFields):
+    recipient = fields.Email(required=True, validate=validate.Length(max=254))
+    record_title = fields.String(
+        load_default="record", validate=[validate.Length(1, 100), SINGLE_LINE]
     )
 
 

@@ -14,7 +14,7 @@ from offload_shared.params import (
     SINGLE_LINE,
     JsonInteger,
     JsonNumber,
-    Scalar,
+    RecordFields,
     SyncMetricsParams,
 )
 
@@ -156,18 +156,11 @@ class SyncRequestSchema(TaskOptionsSchema, SyncMetricsParams):
         return {**options, "spec": CATALOG["analytics.sync_metrics"], "params": data}
 
 
-class EventSchema(Schema):
+class EventSchema(RecordFields):
     event = fields.String(required=True, validate=validate.OneOf(sorted(RULES)))
-    record_id = fields.String(required=True, validate=[validate.Length(1, 100), SINGLE_LINE])
     recipient_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     record_title = fields.String(
         load_default="Record", validate=[validate.Length(1, 100), SINGLE_LINE]
-    )
-    record_summary = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 100)),
-        values=Scalar(allow_none=True),
-        load_default=dict,
-        validate=validate.Length(max=100),
     )
 
 
