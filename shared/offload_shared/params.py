@@ -122,12 +122,6 @@ class Addresses(fields.Field):
         return fields.List(fields.Email(validate=validate.Length(max=254))).deserialize(values)
 
 
-def _check_recipients(data: dict[str, Any], *names: str) -> None:
-    total = sum(len(data.get(name) or []) for name in names)
-    if total > MAX_RECIPIENTS:
-        raise ValidationError(f"at most {MAX_RECIPIENTS} recipients in all", names[0])
-
-
 class SendNotificationParams(Schema):
     to = Addresses(required=True)
     cc = fields.List(fields.Email(validate=validate.Length(max=254)))
@@ -138,26 +132,33 @@ class SendNotificationParams(Schema):
     template = fields.String(validate=validate.OneOf(sorted(email_templates.names())))
     context = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)))
 
-    @validates_schema
-    def _content(self, data: dict[str, Any], **_: Any) -> None:
-        _check_recipients(data, "to", "cc")
-        if "template" in data:
-            if "body" in data or "html" in data:
-                raise ValidationError("give a template or body/html, not both", "template")
-            missing = email_templates.required_variables(data["template"]) - set(
-                data.get("context", {})
-            )
-            if missing:
-                raise ValidationError(f"missing: {', '.join(sorted(missing))}", "context")
-            if len(repr(data.get("context", {}))) > MAX_TEXT_CHARS:
-                raise ValidationError("context is too large", "context")
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _content(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
+        """Runs even when a field failed, so that one answer names every problem: what was
+        given is read from the request, values only from the fields that loaded."""
+        errors: dict[str, list[str]] = {}
+        recipients = len(data.get("to") or []) + len(data.get("cc") or [])
+        if recipients > MAX_RECIPIENTS:
+            errors["to"] = [f"at most {MAX_RECIPIENTS} recipients in all"]
+        if "template" in original:
+            if "body" in original or "html" in original:
+                errors["template"] = ["give a template or body/html, not both"]
+            context = data.get("context", {})
+            if "template" in data:
+                missing = email_templates.required_variables(data["template"]) - set(context)
+                if missing:
+                    errors["context"] = [f"missing: {', '.join(sorted(missing))}"]
+            if len(repr(context)) > MAX_TEXT_CHARS:
+                errors["context"] = ["context is too large"]
         else:
-            if "body" not in data and "html" not in data:
-                raise ValidationError("give body, html or a template", "body")
-            if "subject" not in data:
-                raise ValidationError("Missing data for required field.", "subject")
-            if "context" in data:
-                raise ValidationError("context goes with a template", "context")
+            if "body" not in original and "html" not in original:
+                errors["body"] = ["give body, html or a template"]
+            if "subject" not in original:
+                errors["subject"] = ["Missing data for required field."]
+            if "context" in original:
+                errors["context"] = ["context goes with a template"]
+        if errors:
+            raise ValidationError(errors)
 
 
 class RecordFields(Schema):
@@ -203,23 +204,24 @@ class GenerateExcelParams(Schema):
     source = fields.String(validate=validate.Length(1, 100))
     source_params = fields.Dict(keys=fields.String(), values=Scalar(allow_none=True))
 
-    @validates_schema
-    def _one_source(self, data: dict[str, Any], **_: Any) -> None:
-        given = [k for k in ("columns", "task_history", "source") if k in data]
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _one_source(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
+        """Runs even when a field failed (see SendNotificationParams._content)."""
+        given = [k for k in ("columns", "task_history", "source") if k in original]
         if len(given) != 1:
             raise ValidationError("give exactly one of columns+rows, task_history or source")
-        if "columns" in data:
+        if "columns" in original and "rows" not in original:
+            raise ValidationError("Missing data for required field.", "rows")
+        if "columns" in data and "rows" in data:
             _check_inline(data)
         if "source" in data:
             _check_registered(data["source"], data.get("source_params", {}))
-        elif "source_params" in data:
+        elif "source_params" in original and "source" not in original:
             raise ValidationError("source_params goes with source", "source_params")
 
 
 def _check_inline(data: dict[str, Any]) -> None:
     columns = data["columns"]
-    if "rows" not in data:
-        raise ValidationError("Missing data for required field.", "rows")
     if len(set(columns)) != len(columns):
         raise ValidationError("column names must be unique", "columns")
     for i, row in enumerate(data["rows"]):

@@ -336,7 +336,7 @@ def test_a_huge_number_reads_back_as_it_was_sent(client):
     assert client.get("/api/tasks/").status_code == 200
 
 
-def test_params_left_out_must_be_valid_as_none_and_bad_ones_are_reported_once(client):
+def test_params_left_out_must_be_valid_as_none_and_bad_ones_are_all_reported_once(client):
     missing = client.post("/api/tasks/enqueue", json={"task_name": "email.send_notification"})
     assert "to" in assert_error_shape(missing, 422)["errors"]["json"]["params"]
     assert client.post("/api/tasks/enqueue", json={"task_name": "analytics.update_dashboard"})
@@ -345,5 +345,15 @@ def test_params_left_out_must_be_valid_as_none_and_bad_ones_are_reported_once(cl
         json={"task_name": "email.send_notification", "params": {"to": "x", "body": "b"}},
     )
     assert assert_error_shape(bad, 422)["errors"]["json"]["params"] == {
-        "to": {"0": ["Not a valid email address."]}
+        "to": {"0": ["Not a valid email address."]},
+        "subject": ["Missing data for required field."],  # a cross-field rule, in the same answer
     }
+
+
+def test_an_excel_reports_bad_fields_and_its_source_rules_in_one_answer(client):
+    params = {"report_name": "a/b", "columns": ["a", "a"], "rows": [["x", "y"]], "source": "s"}
+    response = client.post(
+        "/api/tasks/enqueue", json={"task_name": "reports.generate_excel", "params": params}
+    )
+    errors = assert_error_shape(response, 422)["errors"]["json"]["params"]
+    assert {"report_name", "_schema"} <= set(errors)  # a bad name, and two sources given
