@@ -35,7 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
     load_modules(settings.task_modules)  # a team's own tasks, before any request
-    limits.init_app(app, settings.max_body_bytes)
+    limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
     api = Api(app)
     api.register_blueprint(tasks.blp)
