@@ -7,12 +7,21 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from offload_api import analytics, errors, fanout, health, limits, reports, services, tasks
+from offload_api import (
+    analytics,
+    docs,
+    errors,
+    fanout,
+    health,
+    limits,
+    reports,
+    security_headers,
+    services,
+    tasks,
+)
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
-
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -25,8 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        # No OPENAPI_SWAGGER_UI_PATH: /docs is docs.py's page (packaged files, no inline script).
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
@@ -44,5 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(analytics.blp)
     api.register_blueprint(health.blp)
     errors.init_app(app, api)
+    docs.init_app(app)
+    security_headers.init_app(app)
     services.init_app(app, settings)
     return app
