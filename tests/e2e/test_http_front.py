@@ -93,9 +93,15 @@ def raw(port: int, request: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414 URI Too Long"),
+        # A request line longer than the buffer (serve.HEADER_BUFFER_BYTES) is refused before
+        # its URI is parsed: 431, not 414 (granian says 414 only for a URI over 64 KiB that
+        # fits its buffer, which this one cannot).
         (
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 500_000 + b"\r\n\r\n",
+            b"GET /" + b"a" * 30_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"431 Request Header Fields Too Large",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 30_000 + b"\r\n\r\n",
             b"431 Request Header Fields Too Large",
         ),
         (
@@ -126,6 +132,12 @@ def test_what_granian_answers_itself_has_no_body_and_no_banner(lone_api, request
     assert b"content-length: 0" in head.lower()
     assert body == b""
     assert b"server:" not in head.lower()
+
+
+def test_headers_that_fit_granians_buffer_reach_the_app(lone_api):
+    answer = raw(lone_api.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"X-Big: " + b"a" * 15_000 + b"\r\n\r\n")  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
 
 
 def security_headers(response: requests.Response, policy: str) -> None:

@@ -17,6 +17,12 @@ Timeouts, set explicitly rather than left to granian's defaults:
   so it also closes keep-alive connections idle that long; a connection trickling its headers
   costs only a socket and its buffer, never a thread.
 - body: OFFLOAD_API_BODY_TIMEOUT_SECONDS (20 s), enforced by the front (granian has none).
+
+`--http1-buffer-size` bounds the request line and headers: granian answers 414 or 431 (empty
+body) to what does not fit. The bound is soft (hyper reads past it a little): at granian's
+default, 408 KiB, a 420 kB header reached the app; at 64 KiB a 100 kB one did; at
+HEADER_BUFFER_BYTES a 16 kB header passes and a 30 kB one is 431 (tests/e2e/test_http_front).
+Bodies are unaffected: they stream through the buffer to the front.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from offload_shared.settings import Settings, load_or_exit
 SHUTDOWN_SECONDS = 30
 # granian's bounds for --http1-header-read-timeout, in milliseconds.
 HEADER_TIMEOUT_RANGE_MS = (1, 60_000)
+# granian's read buffer per HTTP/1 connection, which the request line and headers must fit.
+HEADER_BUFFER_BYTES = 16_384
 
 
 def header_timeout_ms(settings: Settings) -> int:
@@ -47,6 +55,7 @@ def argv(settings: Settings) -> list[str]:
         "--http", "1",
         "--no-ws",
         "--http1-header-read-timeout", str(header_timeout_ms(settings)),
+        "--http1-buffer-size", str(HEADER_BUFFER_BYTES),
         "--respawn-failed-workers",
         "--workers-kill-timeout", str(SHUTDOWN_SECONDS),
         "--access-log" if settings.api_access_log else "--no-access-log",
