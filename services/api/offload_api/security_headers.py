@@ -17,7 +17,7 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # to this origin (the OpenAPI document, "Try it out"). No inline script or style.
 DOCS_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 DOCS_PREFIX = "/docs"
