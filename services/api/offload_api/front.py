@@ -53,10 +53,14 @@ class BufferedFront:
     async def __rsgi__(self, scope: Any, proto: _Proto) -> None:
         if scope.proto != "http":  # no websockets (serve.py passes --no-ws)
             return
-        try:
-            body, refused = await asyncio.wait_for(self._read_body(scope, proto), self.body_timeout)
-        except TimeoutError:
-            body, refused = b"", 408
+        body: bytes = b""
+        refused: int | None = None
+        if _has_body(scope):
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    body, refused = await self._read_body(scope, proto)
+            except TimeoutError:
+                body, refused = b"", 408
         environ = self._environ(scope, body, refused)
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
@@ -81,8 +85,6 @@ class BufferedFront:
     async def _read_body(self, scope: Any, proto: _Proto) -> tuple[bytes, int | None]:
         """The whole body; or b"" and 413 once it passes the cap (drained up to DRAIN_FACTOR
         times the cap first), or 400 when it ends before its declared length."""
-        if not _has_body(scope):
-            return b"", None
         declared = _content_length(scope)
         if declared is not None:
             if declared > self.max_body * DRAIN_FACTOR:
