@@ -1,5 +1,6 @@
 """Slow clients cannot stall the API: the real `offload-api` process (granian's RSGI interface and
-the buffering front, offload_api/front.py) under 200 half-sent connections, and chunked bodies.
+the buffering front, offload_api/front.py) under 200 idle or half-sent connections, and chunked
+bodies.
 
 Latencies are printed (run with -s to see them) and bounded generously: the point is "answers
 as usual", not a timing target.
@@ -36,6 +37,8 @@ def half_sent(port: int, kind: str, key: str = "") -> socket.socket:
     start = b"POST /api/tasks/enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     if kind != "headers":
         start += f"Authorization: Bearer {key}\r\n".encode()
+    if kind == "idle":  # connected, nothing sent
+        return sock
     if kind == "headers":
         sock.sendall(start + b"Authorization: Bear")
     elif kind == "body":
@@ -47,7 +50,7 @@ def half_sent(port: int, kind: str, key: str = "") -> socket.socket:
 
 @contextmanager
 def attack(port: int, key: str) -> Iterator[list[socket.socket]]:
-    kinds = ("headers", "body", "chunked")
+    kinds = ("idle", "headers", "body", "chunked")
     socks = [half_sent(port, kinds[i % len(kinds)], key) for i in range(HALF_SENT)]
     try:
         yield socks
