@@ -162,6 +162,12 @@ class Bench:
             "OFFLOAD_API_HOST": "127.0.0.1",
             "OFFLOAD_WORKER_PROCESSES": str(PROCESSES),
             "OFFLOAD_WORKER_THREADS": str(THREADS),
+            # The figures include the rate limiter's cost (a script call per request) but not
+            # its refusals: one key sends far more than the default 100 requests/s here.
+            "OFFLOAD_RATE_LIMIT_PER_KEY": "1000000",
+            "OFFLOAD_RATE_LIMIT_PER_KEY_BURST": "1000000",
+            "OFFLOAD_RATE_LIMIT_PER_TENANT": "1000000",
+            "OFFLOAD_RATE_LIMIT_PER_TENANT_BURST": "1000000",
         }
         self.figures: dict[str, Any] = {}
 

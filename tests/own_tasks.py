@@ -3,11 +3,12 @@
 from marshmallow import Schema, fields, validate
 
 from offload_shared.catalog import TaskSpec, register
+from offload_shared.params import SINGLE_LINE, JsonInteger
 
 
 class ResizeParams(Schema):
-    image_id = fields.String(required=True, validate=validate.Length(1, 100))
-    width = fields.Integer(required=True, validate=validate.Range(1, 10_000))
+    image_id = fields.String(required=True, validate=[validate.Length(1, 100), SINGLE_LINE])
+    width = JsonInteger(required=True, validate=validate.Range(1, 10_000))  # never 5.5 or "5"
 
 
 RESIZE = register(

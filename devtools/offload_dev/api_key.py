@@ -19,11 +19,12 @@ DEV_TENANT = "dev"
 _KEY_IS_ACTIVE = (
     "SELECT 1 FROM offload.api_keys"
     " WHERE key_hash = encode(sha256(convert_to(%s, 'UTF8')), 'hex') AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > now())"
 )
 
 
 def key_is_active(database_url: str, key: str) -> bool:
-    """True if `key` exists and is not revoked; False on any database error."""
+    """True if `key` exists, is not revoked and has not expired; False on any database error."""
     try:
         with psycopg.connect(database_url, connect_timeout=5) as conn:
             return conn.execute(_KEY_IS_ACTIVE, (key,)).fetchone() is not None

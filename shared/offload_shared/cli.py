@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import uuid
+from datetime import UTC, datetime
 
 from offload_shared import apikeys, migrate
 from offload_shared.db import Database
@@ -34,7 +37,72 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
     create.add_argument("--tenant", required=True)
+    create.add_argument(
+        "--scope",
+        action="append",
+        metavar="SCOPE",
+        help="read, enqueue or admin; repeat it or give a comma list (default: read,enqueue)",
+    )
+    create.add_argument("--name", default="", help="what the key is for (shown by list)")
+    create.add_argument(
+        "--expires-in", metavar="DURATION", help="e.g. 90d, 12h (default: never expires)"
+    )
+    listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key (both secrets, if rotating)")
+    revoke.add_argument("id", type=uuid.UUID)
+    rotate = keys_sub.add_parser(
+        "rotate", help="give a key a new secret (printed once); the old one works for --grace"
+    )
+    rotate.add_argument("id", type=uuid.UUID)
+    rotate.add_argument("--grace", default="24h", metavar="DURATION", help="default: 24h")
     return parser
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if at else "-"
+
+
+def _json(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _api_key(db: Database, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        expires = apikeys.parse_duration(args.expires_in) if args.expires_in else None
+        created = apikeys.create(
+            db, args.tenant, scopes=args.scope or apikeys.DEFAULT_SCOPES, name=args.name,
+            expires_in=expires,
+        )  # fmt: skip
+        until = f", expires {_when(created.expires_at)} UTC" if created.expires_at else ""
+        print(f"created API key {created.id} for tenant {args.tenant!r}{until}.")
+        print("The key is shown only once:")
+        print(created.key)
+    elif args.action == "list":
+        keys = apikeys.list_keys(db, args.tenant)
+        if args.json:
+            for k in keys:
+                print(json.dumps({**k.__dict__, "scopes": list(k.scopes)}, default=_json))
+            return
+        rows = [("ID", "TENANT", "NAME", "PREFIX", "SCOPES", "CREATED", "EXPIRES", "LAST USED",
+                 "STATE")]  # fmt: skip
+        for k in keys:
+            rows.append((
+                str(k.id), k.tenant, k.name or "-", k.prefix, ",".join(k.scopes),
+                _when(k.created_at), _when(k.expires_at), _when(k.last_used_at), k.state,
+            ))  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    elif args.action == "revoke":
+        tenant = apikeys.revoke_key(db, args.id)
+        print(f"revoked API key {args.id} of tenant {tenant!r}")
+    elif args.action == "rotate":
+        key, old_until = apikeys.rotate_key(db, args.id, apikeys.parse_duration(args.grace))
+        print(f"rotated API key {args.id}; the old secret works until {_when(old_until)} UTC.")
+        print("The new key is shown only once:")
+        print(key)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "api-key":
             db = Database(settings.database_url, max_size=1)
             try:
-                key = apikeys.create_key(db, args.tenant)
+                _api_key(db, args)
             finally:
                 db.close()
-            print(f"created an API key for tenant {args.tenant!r}; it is shown only once:")
-            print(key)
     except OffloadError as exc:
         print(f"offload: {exc}", file=sys.stderr)
         return 1

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, LiteralString
 
+import orjson
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row, tuple_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from offload_shared.errors import StoreError, StoreUnavailable
 from offload_shared.sql import Queries
@@ -30,6 +31,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# json/jsonb read with orjson: faster, and a number jsonb keeps in full (a float sent as 1e29
+# comes back as 100000000000000000000000000000) reads as a float, as it was sent, rather than
+# as an integer no JSON encoder of ours could write back.
+set_json_loads(orjson.loads)
 
 Connection = psycopg.Connection[dict[str, Any]]
 RowCursor = psycopg.ServerCursor[Any]  # rows as tuples, fetched `fetchmany(n)` at a time
@@ -49,17 +55,31 @@ def wrap_exceptions() -> Iterator[None]:
     except psycopg_pool.PoolTimeout as exc:
         raise StoreUnavailable("no Postgres connection available") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        kind = type(exc).__name__
-        raise StoreUnavailable(
-            f"Postgres unavailable ({kind})", sqlstate=exc.sqlstate, kind=kind
-        ) from exc
+        kind, state = type(exc).__name__, exc.sqlstate
+        error = StoreUnavailable(f"Postgres unavailable ({kind})", sqlstate=state, kind=kind)
+        # The driver's own text on a lost or refused connection helps an operator; a statement
+        # Postgres cancelled or rolled back (a timeout, a deadlock) may quote its values.
+        raise error from (exc if state is None or state.startswith("08") else None)
     except psycopg.Error as exc:
+        # Only names (SQLSTATE, error class, constraint, table, column), never Postgres's own
+        # text: its message, DETAIL and CONTEXT lines can quote the values. `from None` keeps
+        # that text out of every traceback that is logged.
+        kind, state = type(exc).__name__, exc.sqlstate
         # No SQLSTATE: the driver refused the statement before sending it (a value it cannot
         # convert, a placeholder without a value, ...).
-        kind, state = type(exc).__name__, exc.sqlstate
+        where = ", ".join(
+            f"{label} {name}"
+            for label, name in (
+                ("constraint", exc.diag.constraint_name),
+                ("table", exc.diag.table_name),
+                ("column", exc.diag.column_name),
+            )
+            if name
+        )
+        message = f"Postgres error {kind} ({state or 'refused by the driver'})"
         raise StoreError(
-            f"Postgres error {kind} ({state or 'refused by the driver'})", sqlstate=state, kind=kind
-        ) from exc
+            message + (f" on {where}" if where else ""), sqlstate=state, kind=kind
+        ) from None
 
 
 class Database:

@@ -13,6 +13,9 @@
     │   └── TaskConflict               e.g. cancelling a finished task
     ├── InvalidRequest                 the request itself is wrong                 (API: 422)
     │   └── UnknownTask                the task name is not in the catalog
+    ├── Unauthenticated                no key, or not a live one                   (API: 401)
+    ├── Forbidden                      the key lacks the route's scope             (API: 403)
+    ├── TooManyRequests                a rate limit is spent; `retry_after` s      (API: 429)
     ├── ConfigError                    a setting is missing or malformed: the service stops
     └── TaskOutcome                    raised by task code to decide its attempt's outcome
         ├── PermanentTaskError         fail now: retrying cannot help
@@ -30,11 +33,14 @@ what is wrong, never a secret or a parameter's value.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "ArtifactNotFound",
     "BrokerUnavailable",
     "ConfigError",
     "Conflict",
+    "Forbidden",
     "Interrupt",
     "InvalidRequest",
     "NotFound",
@@ -49,6 +55,8 @@ __all__ = [
     "TaskNotFound",
     "TaskOutcome",
     "TemplateRenderError",
+    "TooManyRequests",
+    "Unauthenticated",
     "Unavailable",
     "UnknownTask",
     "WorkerShutdown",
@@ -115,6 +123,22 @@ class InvalidRequest(OffloadError):
 
 class UnknownTask(InvalidRequest):
     """The task name is not in the catalog."""
+
+
+class Unauthenticated(OffloadError):
+    """The request has no API key, or not a live one (the message never echoes the key)."""
+
+
+class Forbidden(OffloadError):
+    """The API key is live but lacks the scope the route needs (the message names it)."""
+
+
+class TooManyRequests(OffloadError):
+    """A rate limit is spent: worth retrying after `retry_after` seconds (at least 1)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class ConfigError(OffloadError):

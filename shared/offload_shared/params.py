@@ -8,6 +8,7 @@ http(s)), is refused here, before anything is stored.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from marshmallow import (
@@ -22,11 +23,35 @@ from marshmallow import (
 from offload_shared import email_templates, report_sources
 
 __all__ = [
-    "NO_LINE_BREAKS",
+    "SINGLE_LINE",
+    "Addresses",
+    "JsonBoolean",
+    "JsonInteger",
+    "JsonNumber",
     "Scalar",
+    "SyncMetricsParams",  # the API's POST /api/analytics/sync takes these fields at its top level
 ]
 
-NO_LINE_BREAKS = validate.Regexp(r"^[^\r\n]*$", error="must not contain line breaks")
+# What no header line (Subject, Content-Disposition, ...) can carry: every line break that
+# str.splitlines() knows (CR, LF, VT, FF, FS, GS, RS, NEL, U+2028, U+2029) and the other C0
+# and C1 control characters. A tab is allowed.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class SingleLine(validate.Validator):
+    """For every value that can end up in a header: one line, no control characters."""
+
+    error = "must be one line: no line breaks or control characters"
+
+    def __call__(self, value: str) -> str:
+        if _NOT_ONE_LINE.search(value):
+            raise ValidationError(self.error)
+        return value
+
+
+SINGLE_LINE = SingleLine()
+
+
 SAFE_NAME = validate.Regexp(
     r"^[\w][\w .-]*$", error="may contain letters, digits, space, '.', '_' and '-'"
 )
@@ -38,6 +63,36 @@ MAX_COLUMNS = 100
 MAX_FIELDS = 100
 MAX_PDF_ROWS = 2_000
 MAX_RANGE_DAYS = 366
+
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON writes one: 5, never 5.5, 5.0, "5" or true."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class JsonNumber(fields.Float):
+    """A JSON number: 5 or 5.5, never "5.5" or true."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false, never 0, 1, "true" or "yes"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class Scalar(fields.Field):
@@ -76,7 +131,7 @@ class SendNotificationParams(Schema):
     to = Addresses(required=True)
     cc = fields.List(fields.Email(validate=validate.Length(max=254)))
     reply_to = fields.Email(validate=validate.Length(max=254))
-    subject = fields.String(validate=[validate.Length(1, 200), NO_LINE_BREAKS])
+    subject = fields.String(validate=[validate.Length(1, 200), SINGLE_LINE])
     body = fields.String(validate=validate.Length(1, MAX_TEXT_CHARS))
     html = fields.String(validate=validate.Length(1, MAX_HTML_CHARS))
     template = fields.String(validate=validate.OneOf(sorted(email_templates.names())))
@@ -105,10 +160,10 @@ class SendNotificationParams(Schema):
 
 
 class SendConfirmationParams(Schema):
-    record_id = fields.String(required=True, validate=[validate.Length(1, 100), NO_LINE_BREAKS])
+    record_id = fields.String(required=True, validate=[validate.Length(1, 100), SINGLE_LINE])
     recipient = fields.Email(required=True, validate=validate.Length(max=254))
     record_title = fields.String(
-        load_default="record", validate=[validate.Length(1, 100), NO_LINE_BREAKS]
+        load_default="record", validate=[validate.Length(1, 100), SINGLE_LINE]
     )
     record_summary = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)),
@@ -217,7 +272,7 @@ class PdfTable(Schema):
 
 class GeneratePdfParams(Schema):
     record_id = fields.String(required=True, validate=[validate.Length(1, 100), SAFE_NAME])
-    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_LINE_BREAKS])
+    title = fields.String(required=True, validate=[validate.Length(1, 200), SINGLE_LINE])
     fields_ = fields.Dict(
         data_key="fields",
         keys=fields.String(validate=validate.Length(1, 100)),
@@ -266,9 +321,9 @@ class SyncMetricsParams(Schema):
         require_tld=False,
         validate=validate.Length(max=2000),
     )
-    team_id = fields.String(validate=[validate.Length(1, 100), NO_LINE_BREAKS])
-    force_refresh = fields.Boolean(load_default=False)
+    team_id = fields.String(validate=[validate.Length(1, 100), SINGLE_LINE])
+    force_refresh = JsonBoolean(load_default=False)
 
 
 class CleanupParams(Schema):
-    days_to_keep = fields.Integer(load_default=90, validate=validate.Range(1, 3650))
+    days_to_keep = JsonInteger(load_default=90, validate=validate.Range(1, 3650))

@@ -59,11 +59,48 @@ WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker_i
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: insert_api_key
-INSERT INTO offload.api_keys (id, tenant, key_hash, prefix)
-VALUES (%(id)s, %(tenant)s, %(key_hash)s, %(prefix)s);
+INSERT INTO offload.api_keys (id, tenant, key_hash, prefix, name, scopes, expires_at)
+VALUES (%(id)s, %(tenant)s, %(key_hash)s, %(prefix)s, %(name)s, %(scopes)s,
+        now() + %(expires_in)s::interval)
+RETURNING created_at, expires_at;
 
--- name: tenant_for_key
-SELECT tenant FROM offload.api_keys WHERE key_hash = %(key_hash)s AND revoked_at IS NULL;
+-- name: key_for_hash
+-- A live key by either of its secrets (the previous one only during its grace period), and
+-- until when that secret is valid, which bounds how long the API may cache the answer.
+SELECT id, tenant, scopes,
+       CASE WHEN key_hash = %(key_hash)s THEN expires_at
+            ELSE least(expires_at, previous_valid_until) END AS valid_until
+FROM offload.api_keys
+WHERE (key_hash = %(key_hash)s OR (previous_hash = %(key_hash)s AND previous_valid_until > now()))
+  AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now());
+
+-- name: touch_api_keys
+-- Last-used times, collected in memory by each API process and written in one statement.
+UPDATE offload.api_keys AS k SET last_used_at = greatest(k.last_used_at, u.at)
+FROM unnest(%(ids)s::uuid[], %(ats)s::timestamptz[]) AS u (id, at)
+WHERE k.id = u.id;
+
+-- name: list_api_keys
+SELECT id, tenant, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at,
+       previous_valid_until, now() AS now
+FROM offload.api_keys
+WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s
+ORDER BY tenant, created_at, id;
+
+-- name: revoke_api_key
+-- Both secrets of a rotating key stop at once.
+UPDATE offload.api_keys SET revoked_at = coalesce(revoked_at, now())
+WHERE id = %(id)s
+RETURNING tenant;
+
+-- name: rotate_api_key
+-- A new secret; the current one becomes the previous, valid for the grace period. Rotating
+-- again during a grace period ends the older secret's at once.
+UPDATE offload.api_keys
+SET previous_hash = key_hash, previous_valid_until = now() + %(grace)s::interval,
+    key_hash = %(key_hash)s, prefix = %(prefix)s
+WHERE id = %(id)s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+RETURNING tenant, previous_valid_until;
 
 -- name: insert_artifact
 INSERT INTO offload.artifacts (id, task_id, tenant, filename, content_type, size_bytes, sha256,

@@ -203,6 +203,27 @@ class Settings:
     idempotency_ttl_hours: int = setting(
         "OFFLOAD_IDEMPOTENCY_TTL_HOURS", 48, "how long Idempotency-Keys are kept", minimum=24
     )
+    api_key_cache_seconds: float = setting(
+        "OFFLOAD_API_KEY_CACHE_SECONDS", 10.0, "how long a key lookup is trusted"
+    )
+    rate_limit_per_key: float = setting(
+        "OFFLOAD_RATE_LIMIT_PER_KEY", 100.0, "requests per second per API key"
+    )
+    rate_limit_per_key_burst: int = setting(
+        "OFFLOAD_RATE_LIMIT_PER_KEY_BURST", 200, "requests an idle key may send at once", minimum=1
+    )
+    rate_limit_per_tenant: float = setting(
+        "OFFLOAD_RATE_LIMIT_PER_TENANT", 300.0, "requests per second per tenant, all its keys"
+    )
+    rate_limit_per_tenant_burst: int = setting(
+        "OFFLOAD_RATE_LIMIT_PER_TENANT_BURST", 600, "a tenant's burst", minimum=1
+    )
+    bad_auth_per_client: float = setting(
+        "OFFLOAD_BAD_AUTH_PER_CLIENT", 1.0, "failed authentications per second per client address"
+    )
+    bad_auth_burst: int = setting(
+        "OFFLOAD_BAD_AUTH_BURST", 20, "failed authentications a client may make at once", minimum=1
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     report_sources_file: str | None = setting(
         "OFFLOAD_REPORT_SOURCES", None, "TOML file of registered report sources"

@@ -6,7 +6,7 @@ import http.client
 import io
 import time
 import uuid
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import openpyxl
 import psycopg
@@ -79,7 +79,9 @@ def test_report_task_produces_an_excel_file_with_the_rows(stack, tenant):
 
     download = client.get(f"{stack.url}{done['result']['download']}", timeout=5)
     assert download.status_code == 200
-    assert download.headers["Content-Disposition"] == 'attachment; filename="q3 sales.xlsx"'
+    assert download.headers["Content-Disposition"] == (
+        "attachment; filename=\"q3 sales.xlsx\"; filename*=UTF-8''q3%20sales.xlsx"
+    )
     assert download.headers["Content-Type"].startswith("application/vnd.openxmlformats")
     book = openpyxl.load_workbook(io.BytesIO(download.content))
     assert book.sheetnames == ["Data", "Summary"]
@@ -89,6 +91,30 @@ def test_report_task_produces_an_excel_file_with_the_rows(stack, tenant):
         ["'=cmd|' /C calc'!A0", None, -1, False],  # neutralised: never a formula
     ]
     assert all(c.data_type != "f" for sheet in book for row in sheet.iter_rows() for c in row)
+
+
+def test_a_report_named_in_another_script_downloads_under_its_name_and_opens(stack, tenant):
+    """Header values are Latin-1 at best: the name travels as RFC 5987 UTF-8, with an ASCII
+    fallback, through the real HTTP server."""
+    client = stack.client(tenant)
+    name = "Отчёт продажи 2026 報告"
+    task = enqueue(
+        client,
+        stack,
+        {
+            "task_name": "reports.generate_excel",
+            "params": {"report_name": name, "columns": ["город"], "rows": [["Київ"]]},
+        },
+    )
+    done = wait_finished(client, stack, task["task_id"])
+    assert done["status"] == "completed", done["error_message"]
+    download = client.get(f"{stack.url}{done['result']['download']}", timeout=5)
+    assert download.status_code == 200
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename=\"2026.xlsx\"; filename*=UTF-8''")
+    assert unquote(disposition.split("''", 1)[1]) == f"{name}.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(download.content))
+    assert [list(r) for r in book["Data"].iter_rows(values_only=True)] == [["город"], ["Київ"]]
 
 
 def test_dashboard_numbers_equal_an_independent_count(stack, tenant, infra):

@@ -43,10 +43,14 @@ def run_worker() -> Iterator[Callable[[Broker], dramatiq.Worker]]:
 @pytest.fixture
 def make_api(infra) -> Iterator[Callable[..., Flask]]:
     """The API in-process (Flask's app, for its test client), configured like a deployment of
-    the test's own (`make_api(OFFLOAD_TASK_MODULES=...)`); each app is closed afterwards."""
+    the test's own (`make_api(OFFLOAD_TASK_MODULES=...)`); each app is closed afterwards.
+
+    Every test client is 127.0.0.1, and the suite sends many keyless requests on purpose: the
+    bad-authentication bucket is made large unless a test sizes it (test_rate_limits.py)."""
     apps: list[Flask] = []
 
     def make(**settings: str) -> Flask:
+        settings = {"OFFLOAD_BAD_AUTH_BURST": "100000"} | settings
         app = create_app({"TESTING": True, "OFFLOAD_SETTINGS": infra.settings(**settings)})
         apps.append(app)
         return app

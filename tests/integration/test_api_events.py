@@ -3,7 +3,7 @@
 import uuid
 
 from offload_shared import snapshots
-from offload_shared.apikeys import hash_key
+from offload_shared.apikeys import KeyResolver, _Cached, hash_key
 from offload_shared.store import TaskFilter, TaskStore
 
 
@@ -69,7 +69,8 @@ def test_with_redis_down_the_tasks_are_still_created_for_the_relay(make_api, db,
 
 def test_with_postgres_down_every_failure_is_reported(make_api, api_key, db, tenant):
     app = make_api(DATABASE_URL="postgresql://127.0.0.1:1/x")
-    app.extensions["offload"].keys._cache[hash_key(api_key)] = (tenant, float("inf"))
+    grant = KeyResolver(db).resolve(api_key)  # the API's own lookup would need Postgres
+    app.extensions["offload"].keys._cache[hash_key(api_key)] = _Cached(grant, float("inf"))
     response = app.test_client().post(
         "/api/events",
         headers={"Authorization": f"Bearer {api_key}"},
@@ -136,3 +137,53 @@ def test_latest_snapshots_per_kind_and_tenant(client, db, tenant):
     assert latest["task_trends"] is None
     assert client.get("/api/analytics/dashboard").get_json()["data"] == {"total": 2}
     assert client.get("/api/analytics/unknown").status_code == 404
+
+
+COMPLETED = {
+    "event": "record.completed",
+    "record_id": "FIR-9",
+    "recipient_email": "a@example.com",
+    "record_title": "FIR",
+}
+
+
+def test_a_retried_event_replays_the_first_answer_and_sends_no_second_email(client, db, tenant):
+    headers = {"Idempotency-Key": "evt-1"}
+    first = client.post("/api/events", json=COMPLETED, headers=headers)
+    assert first.status_code == 202
+    assert set(first.get_json()["tasks"]) == {"email", "report", "analytics"}
+    again = client.post("/api/events", json=COMPLETED, headers=headers)
+    assert again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert TaskStore(db).count(tenant, TaskFilter(task_name="email.send_confirmation")) == 1
+    assert TaskStore(db).count(tenant, TaskFilter()) == 3
+    without = client.post("/api/events", json=COMPLETED)  # no key: a new event
+    assert without.status_code == 202
+    assert TaskStore(db).count(tenant, TaskFilter()) == 6
+
+
+def test_an_event_key_reused_with_another_body_is_422(client, db, tenant):
+    headers = {"Idempotency-Key": "evt-2"}
+    assert client.post("/api/events", json=COMPLETED, headers=headers).status_code == 202
+    other = client.post("/api/events", json={**COMPLETED, "record_id": "FIR-10"}, headers=headers)
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["errors"]["headers"]
+    assert TaskStore(db).count(tenant, TaskFilter()) == 3
+
+
+def test_an_event_key_is_not_shared_with_the_enqueue_endpoints(client, db, tenant):
+    headers = {"Idempotency-Key": "shared-key"}
+    assert client.post("/api/events", json=COMPLETED, headers=headers).status_code == 202
+    response = client.post(
+        "/api/tasks/enqueue",
+        json={"task_name": "analytics.update_dashboard", "params": {}},
+        headers=headers,
+    )
+    assert response.status_code == 422  # one key, one request: another endpoint is another
+
+
+def test_the_openapi_document_names_the_events_idempotency_header(client):
+    spec = client.get("/openapi.json").get_json()
+    parameters = spec["paths"]["/api/events"]["post"]["parameters"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters)

@@ -85,3 +85,29 @@ def test_registering_checks_the_entry_and_refuses_a_second_one_under_its_name():
 def test_a_missing_task_module_stops_the_service_with_its_name():
     with pytest.raises(ConfigError, match=re.escape("cannot import 'acme.nowhere'")):
         load_modules(["acme.nowhere"])
+
+
+def test_the_openapi_document_publishes_each_tasks_params_schema(app):
+    """One variant of the enqueue body per catalog entry, a team's own task included, told
+    apart by task_name; every operation has its own operationId; the probes need no key."""
+    spec = app.test_client().get("/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    body = schemas["EnqueueRequest"]
+    assert body["discriminator"]["propertyName"] == "task_name"
+    assert set(body["discriminator"]["mapping"]) == set(CATALOG)
+    resize = body["discriminator"]["mapping"]["acme.resize_image"].rsplit("/", 1)[-1]
+    assert schemas[resize]["properties"]["task_name"]["enum"] == ["acme.resize_image"]
+    params = schemas[schemas[resize]["properties"]["params"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(params["required"]) >= {"image_id", "width"}
+    batch = schemas["BatchEnqueueRequest"]["properties"]["tasks"]["items"]
+    assert batch == {"$ref": "#/components/schemas/EnqueueRequest"}
+    assert set(schemas["ReportRequest"]["discriminator"]["mapping"]) == {"excel", "pdf"}
+
+    operations = [
+        op for path in spec["paths"].values() for op in path.values() if "responses" in op
+    ]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids)) == len(operations)
+    for probe in ("/healthz", "/readyz"):
+        assert spec["paths"][probe]["get"]["security"] == []
+    assert "security" not in spec["paths"]["/api/tasks/enqueue"]["post"]  # the global bearer

@@ -90,7 +90,7 @@ def test_an_explicit_subject_overrides_the_templates():
 
 
 def test_hostile_context_is_escaped_in_html_and_cannot_add_headers():
-    hostile = '<script>alert("x")</script>\r\nBcc: victim@example.com'
+    hostile = '<script>alert("x")</script>\r\nBcc: victim@example.com\u2028Cc: c@example.com\x85'
     msg = on_the_wire(
         notification(
             to="a@example.com",
@@ -101,6 +101,8 @@ def test_hostile_context_is_escaped_in_html_and_cannot_add_headers():
     assert msg["Bcc"] is None
     assert "\n" not in msg["Subject"]
     assert "\r" not in msg["Subject"]
+    assert msg["Cc"] is None
+    assert not {"\u2028", "\x85"} & set(str(msg["Subject"]))
     assert msg["Subject"].startswith("<script>")  # a subject is text: shown, never run
     [(_, text), (_, html)] = parts(msg)
     assert "<script>" not in html

@@ -1,9 +1,19 @@
-import pytest
-from marshmallow import ValidationError
+from collections.abc import Iterator
 
+import pytest
+from marshmallow import Schema, ValidationError, fields
+
+from offload_api.schemas import (
+    BatchEnqueueRequestSchema,
+    EnqueueRequestSchema,
+    EventSchema,
+    ReportRequestSchema,
+    SyncRequestSchema,
+)
 from offload_shared import catalog
 from offload_shared.catalog import CATALOG, get_spec
 from offload_shared.errors import UnknownTask
+from offload_shared.params import JsonBoolean, JsonInteger, JsonNumber
 
 
 def errors_for(task_name, params):
@@ -100,3 +110,35 @@ def test_too_many_recipients_are_refused():
 def test_oversized_body_is_refused():
     params = {"to": "a@b.com", "subject": "s", "body": "x" * 200_001}
     assert "body" in errors_for("email.send_notification", params)
+
+
+def _fields(schema: Schema) -> Iterator[tuple[str, fields.Field]]:
+    for name, field in schema.fields.items():
+        yield from _inner(name, field)
+
+
+def _inner(name: str, field: fields.Field) -> Iterator[tuple[str, fields.Field]]:
+    yield name, field
+    if isinstance(field, fields.Nested):
+        yield from ((f"{name}.{n}", f) for n, f in _fields(field.schema))
+    elif isinstance(field, fields.List):
+        yield from _inner(f"{name}[]", field.inner)
+    elif isinstance(field, fields.Dict) and field.value_field is not None:
+        yield from _inner(f"{name}{{}}", field.value_field)
+
+
+def test_every_number_and_boolean_a_request_body_carries_is_strict():
+    """marshmallow's own Integer takes 5.5 as 5 and "5" as 5, its Boolean takes 0 and "yes":
+    a JSON body gets JsonInteger, JsonNumber and JsonBoolean instead."""
+    bodies = [spec.params_schema() for spec in CATALOG.values()] + [
+        cls() for cls in (EnqueueRequestSchema, BatchEnqueueRequestSchema, ReportRequestSchema,
+                          SyncRequestSchema, EventSchema)
+    ]  # fmt: skip
+    loose = [
+        f"{type(schema).__name__}.{name}"
+        for schema in bodies
+        for name, field in _fields(schema)
+        if isinstance(field, fields.Number | fields.Boolean)
+        and not isinstance(field, JsonInteger | JsonNumber | JsonBoolean)
+    ]
+    assert loose == []

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from offload_api.auth import require_tenant, tenant
+from offload_api.auth import requires, tenant
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import LatestSnapshotsSchema, SnapshotSchema, SyncRequestSchema, TaskSchema
 from offload_api.services import services
@@ -18,11 +18,11 @@ from offload_shared.errors import SnapshotNotFound
 from offload_shared.models import Task
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/analytics", description="Analytics")
-blp.before_request(require_tenant)
 
 
 @blp.route("/sync")
 class Sync(MethodView):
+    @requires("enqueue")
     @blp.arguments(SyncRequestSchema())
     @blp.response(202, TaskSchema)
     def post(self, req: dict[str, Any]) -> Task | Response:
@@ -32,6 +32,7 @@ class Sync(MethodView):
 
 @blp.route("/")
 class Latest(MethodView):
+    @requires("read")
     @blp.response(200, LatestSnapshotsSchema)
     def get(self) -> dict[str, Any]:
         """The latest snapshot of each kind (null where none was computed yet)."""
@@ -43,6 +44,7 @@ class Latest(MethodView):
 
 @blp.route("/<any(dashboard, task_trends, failure_breakdown):kind>")
 class LatestOfKind(MethodView):
+    @requires("read")
     @blp.response(200, SnapshotSchema)
     def get(self, kind: str) -> snapshots.Snapshot:
         """The latest snapshot of one kind: dashboard, task_trends or failure_breakdown."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from offload_api import (
     analytics,
+    auth,
     docs,
     errors,
     fanout,
     health,
     limits,
+    openapi,
     reports,
     security_headers,
     services,
@@ -45,14 +46,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     load_modules(settings.task_modules)  # a team's own tasks, before any request
     limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
-    api = Api(app)
+    api = openapi.make_api(app)
     api.register_blueprint(tasks.blp)
     api.register_blueprint(fanout.blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(analytics.blp)
     api.register_blueprint(health.blp)
+    openapi.publish_task_params(api)
     errors.init_app(app, api)
     docs.init_app(app)
     security_headers.init_app(app)
+    auth.init_app(app)
     services.init_app(app, settings)
     return app

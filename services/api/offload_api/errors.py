@@ -16,17 +16,38 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from offload_shared.errors import Conflict, InvalidRequest, NotFound, OffloadError, Unavailable
+from offload_shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    OffloadError,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
 # The bases of the error tree (offload_shared/errors.py); anything else is a 500.
 STATUS_FOR: list[tuple[type[OffloadError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (InvalidRequest, 422),
+    (TooManyRequests, 429),
     (Unavailable, 503),
 ]
+
+
+def headers_for(exc: OffloadError) -> dict[str, str]:
+    """The headers an error's status needs: how to authenticate, when to come back."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
 
 
 def init_app(app: Flask, api: Api) -> None:
@@ -49,7 +70,7 @@ def init_app(app: Flask, api: Api) -> None:
                 log.warning("%s", exc)
             message = str(exc)
         http = default_exceptions[code]()
-        http.data = {"message": message}  # type: ignore[attr-defined]
+        http.data = {"message": message, "headers": headers_for(exc)}  # type: ignore[attr-defined]
         return handle_http(http)
 
     app.register_error_handler(OffloadError, handle)

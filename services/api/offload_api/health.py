@@ -12,6 +12,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from offload_api.auth import public
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import HealthSchema
 from offload_api.services import services
@@ -22,6 +23,7 @@ blp = Blueprint("health", __name__, description="Liveness and readiness probes")
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @public
     @blp.response(200, HealthSchema)
     def get(self) -> dict[str, Any]:
         """The process is up."""
@@ -30,6 +32,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @public
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="Postgres is unreachable")
     def get(self) -> tuple[dict[str, Any], int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -9,17 +10,26 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from offload_shared.catalog import CATALOG, TaskSpec, categories
 from offload_shared.fanout import RULES
 from offload_shared.models import TaskStatus
-from offload_shared.params import NO_LINE_BREAKS, Scalar
+from offload_shared.params import (
+    SINGLE_LINE,
+    JsonInteger,
+    JsonNumber,
+    Scalar,
+    SyncMetricsParams,
+)
 
 STATUSES = [s.value for s in TaskStatus]
 
 
+OPTIONS = ("priority", "max_retries", "delay_seconds")
+
+
 class TaskOptionsSchema(Schema):
-    priority = fields.Integer(
+    priority = JsonInteger(
         validate=validate.Range(1, 10), metadata={"description": "1-10, 10 most urgent"}
     )
-    max_retries = fields.Integer(validate=validate.Range(0, 20))
-    delay_seconds = fields.Float(
+    max_retries = JsonInteger(validate=validate.Range(0, 20))
+    delay_seconds = JsonNumber(
         validate=validate.Range(0, 7 * 86_400),
         metadata={"description": "run no earlier than this many seconds from now (max 7 days)"},
     )
@@ -31,38 +41,61 @@ def known_category(value: str) -> None:
         raise ValidationError(f"Must be one of: {', '.join(categories())}.")
 
 
-def load_params(spec: TaskSpec, raw: Any, field: str | None = "params") -> dict[str, Any]:
-    """Validate params for `spec`; errors are nested under `field` (top level if None)."""
-    try:
-        return spec.load_params(raw)
-    except ValidationError as err:
-        raise ValidationError(err.messages, field) if field else err from None
+def known_task(value: str) -> None:
+    if value not in CATALOG:
+        raise ValidationError(f"unknown task; one of: {', '.join(sorted(CATALOG))}")
+
+
+class TaskParams(fields.Dict):
+    """A task's params, checked against its task's schema in the same pass as the fields
+    beside them, so that one answer names every bad field. `spec_of` finds the task from the
+    raw request (None when that is invalid: its own field says why)."""
+
+    def __init__(
+        self, spec_of: Callable[[Mapping[str, Any]], TaskSpec | None], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec_of = spec_of
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        spec = self.spec_of(data) if isinstance(data, Mapping) else None
+        return spec.load_params(value) if spec else value
+
+
+def _named_task(data: Mapping[str, Any]) -> TaskSpec | None:
+    name = data.get("task_name")
+    return CATALOG.get(name) if isinstance(name, str) else None
 
 
 class EnqueueRequestSchema(TaskOptionsSchema):
     task_name = fields.String(
-        required=True, metadata={"description": "A catalog name, e.g. email.send_notification"}
+        required=True,
+        validate=known_task,
+        metadata={"description": "A catalog name, e.g. email.send_notification"},
     )
     task_type = fields.String(
         validate=known_category,
         metadata={"description": "Optional; if given it must match the task's category"},
     )
-    params = fields.Dict(load_default=dict, metadata={"description": "Validated per task"})
+    params = TaskParams(_named_task, metadata={"description": "Validated per task"})
 
-    @validates_schema
-    def _known_task(self, data: dict[str, Any], **_: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _params_and_type(self, data: dict[str, Any], original: Any, **_: Any) -> None:
         spec = CATALOG.get(data.get("task_name", ""))
         if spec is None:
-            raise ValidationError(
-                f"unknown task; one of: {', '.join(sorted(CATALOG))}", "task_name"
-            )
+            return
         if "task_type" in data and data["task_type"] != spec.category:
             raise ValidationError(f"{spec.name} is of type {spec.category!r}", "task_type")
+        if "params" not in original:  # none given: they must be valid as {}
+            try:
+                data["params"] = spec.load_params({})
+            except ValidationError as err:
+                raise ValidationError(err.messages, "params") from None
 
     @post_load
-    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def _spec(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         data["spec"] = CATALOG[data["task_name"]]
-        data["params"] = load_params(data["spec"], data["params"])
         return data
 
 
@@ -96,39 +129,39 @@ class BatchEnqueuedSchema(Schema):
 REPORT_TASKS = {"excel": "reports.generate_excel", "pdf": "reports.generate_pdf"}
 
 
+def _report_task(data: Mapping[str, Any]) -> TaskSpec | None:
+    kind = data.get("format")
+    name = REPORT_TASKS.get(kind) if isinstance(kind, str) else None
+    return CATALOG[name] if name else None
+
+
 class ReportRequestSchema(TaskOptionsSchema):
     format = fields.String(required=True, validate=validate.OneOf(sorted(REPORT_TASKS)))
-    params = fields.Dict(required=True, metadata={"description": "The report task's params"})
+    params = TaskParams(
+        _report_task, required=True, metadata={"description": "The report task's params"}
+    )
 
     @post_load
-    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["spec"] = CATALOG[REPORT_TASKS[data["format"]]]
-        data["params"] = load_params(data["spec"], data["params"])
+    def _spec(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["spec"] = _report_task(data)
         return data
 
 
-class SyncRequestSchema(TaskOptionsSchema):
+class SyncRequestSchema(TaskOptionsSchema, SyncMetricsParams):
     """Seed 004's metrics sync: the task's params at the top level, plus task options."""
 
-    source_url = fields.String(required=True)
-    team_id = fields.String()
-    force_refresh = fields.Boolean()
-
     @post_load
-    def _load_params(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            k: data.pop(k) for k in ("priority", "max_retries", "delay_seconds") if k in data
-        }
-        spec = CATALOG["analytics.sync_metrics"]
-        return {**options, "spec": spec, "params": load_params(spec, data, None)}
+    def _split(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        options = {k: data.pop(k) for k in OPTIONS if k in data}
+        return {**options, "spec": CATALOG["analytics.sync_metrics"], "params": data}
 
 
 class EventSchema(Schema):
     event = fields.String(required=True, validate=validate.OneOf(sorted(RULES)))
-    record_id = fields.String(required=True, validate=[validate.Length(1, 100), NO_LINE_BREAKS])
+    record_id = fields.String(required=True, validate=[validate.Length(1, 100), SINGLE_LINE])
     recipient_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     record_title = fields.String(
-        load_default="Record", validate=[validate.Length(1, 100), NO_LINE_BREAKS]
+        load_default="Record", validate=[validate.Length(1, 100), SINGLE_LINE]
     )
     record_summary = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)),

@@ -7,14 +7,36 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 
-from offload_shared.apikeys import KeyResolver
+from offload_shared.apikeys import ApiKey, KeyResolver
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.publisher import Publisher
+from offload_shared.ratelimit import Bucket, RateLimiter
 from offload_shared.settings import Settings
 from offload_shared.store import TaskStore
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The API's token buckets, as the settings size them."""
+
+    settings: Settings
+
+    def for_key(self, grant: ApiKey) -> list[Bucket]:
+        s = self.settings
+        # {tenant} is a Redis Cluster hash tag: both buckets of a request live on one node.
+        return [
+            Bucket(f"{{{grant.tenant}}}:key:{grant.id}", s.rate_limit_per_key,
+                   s.rate_limit_per_key_burst),
+            Bucket(f"{{{grant.tenant}}}:tenant", s.rate_limit_per_tenant,
+                   s.rate_limit_per_tenant_burst),
+        ]  # fmt: skip
+
+    def bad_auth(self, client: str) -> Bucket:
+        return Bucket(f"bad-auth:{client}", self.settings.bad_auth_per_client,
+                      self.settings.bad_auth_burst)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,8 +47,11 @@ class Services:
     publisher: Publisher
     keys: KeyResolver
     artifacts: ArtifactStore
+    limiter: RateLimiter
+    limits: Limits
 
     def close(self) -> None:
+        self.keys.flush()  # the last-used times noted since the last write
         self.publisher.close()  # sweeps the last outbox rows first
         self.db.close()
 
@@ -45,8 +70,10 @@ def init_app(app: Flask, settings: Settings) -> Services:
         db=db,
         store=TaskStore(db),
         publisher=Publisher(broker, OutboxSweeper(db)),
-        keys=KeyResolver(db),
+        keys=KeyResolver(db, settings.api_key_cache_seconds),
         artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
+        limiter=RateLimiter(broker.client),  # the broker's connection pool, no second one
+        limits=Limits(settings),
     )
     app.extensions["offload"] = services
     return services

@@ -1,7 +1,8 @@
 """The one way a view turns validated requests into tasks: record them, publish them.
 
-Every enqueue endpoint honours an `Idempotency-Key` header: the same key with the same request
-replays the first response (and creates nothing); with a different request it is a 422.
+Every endpoint that creates tasks (the enqueue ones and POST /api/events) honours an
+`Idempotency-Key` header: the same key with the same request replays the first response (and
+creates nothing); with a different request it is a 422.
 """
 
 from __future__ import annotations
@@ -16,17 +17,14 @@ from flask import Response, jsonify, request
 from flask_smorest import abort
 
 from offload_api.auth import tenant
-from offload_api.schemas import BatchEnqueuedSchema, TaskSchema
+from offload_api.schemas import OPTIONS, BatchEnqueuedSchema, TaskSchema
 from offload_api.services import services
-from offload_shared.enqueue import new_task, publish
+from offload_shared.enqueue import NewTask, new_task, publish
 from offload_shared.models import Task
 from offload_shared.store import IdempotencyKey, Replay
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-OPTIONS = ("priority", "max_retries", "delay_seconds")
 
 
 def enqueue_request(req: dict[str, Any]) -> Task | Response:
@@ -50,16 +48,37 @@ def _batch_answer(tasks: list[Task]) -> dict[str, Any]:
 def _enqueue(
     reqs: list[dict[str, Any]], response_of: Callable[[list[Task]], dict[str, Any]]
 ) -> list[Task] | Response:
-    svc = services()
     news = [
         new_task(req["spec"], tenant(), req["params"], **{k: req.get(k) for k in OPTIONS})
         for req in reqs
     ]
+    tasks = [
+        {
+            "task_name": req["spec"].name,
+            "params": req["params"],
+            "options": {k: req.get(k) for k in OPTIONS},
+        }
+        for req in reqs
+    ]
+    return record(news, {"tasks": tasks}, response_of)
+
+
+def record(
+    news: list[NewTask],
+    request_body: dict[str, Any],
+    response_of: Callable[[list[Task]], dict[str, Any]],
+) -> list[Task] | Response:
+    """Record `news` (all or none) and publish them, once per Idempotency-Key if the request
+    has one: `request_body` (validated, canonical) is what a retry must repeat, `response_of`
+    the answer a retry replays. Nothing to record means nothing to remember."""
+    svc = services()
     key = request.headers.get(HEADER)
-    if key is None:
-        tasks = svc.store.create_many(news)
+    if key is None or not news:
+        if key is not None:
+            _idempotency(key, request_body)  # a malformed header is a 422 all the same
+        tasks = svc.store.create_many(news) if news else []
     else:
-        outcome = svc.store.create_once(news, _idempotency(key, reqs), response_of)
+        outcome = svc.store.create_once(news, _idempotency(key, request_body), response_of)
         if isinstance(outcome, Replay):
             return _replay(outcome)
         tasks = outcome
@@ -67,24 +86,10 @@ def _enqueue(
     return tasks
 
 
-def _idempotency(key: str, reqs: list[dict[str, Any]]) -> IdempotencyKey:
+def _idempotency(key: str, request_body: dict[str, Any]) -> IdempotencyKey:
     if not KEY_PATTERN.match(key):
         abort(422, errors={"headers": {HEADER: ["1-255 visible ASCII characters"]}})
-    canonical = json.dumps(
-        {
-            "endpoint": request.path,
-            "tasks": [
-                {
-                    "task_name": req["spec"].name,
-                    "params": req["params"],
-                    "options": {k: req.get(k) for k in OPTIONS},
-                }
-                for req in reqs
-            ],
-        },
-        sort_keys=True,
-        default=str,
-    )
+    canonical = json.dumps({"endpoint": request.path, **request_body}, sort_keys=True, default=str)
     return IdempotencyKey(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 

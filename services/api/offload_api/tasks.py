@@ -8,7 +8,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from offload_api.auth import require_tenant, tenant
+from offload_api.auth import requires, tenant
+from offload_api.disposition import attachment
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import (
     BatchEnqueuedSchema,
@@ -36,7 +37,6 @@ IDEMPOTENCY_HEADER = {
     "schema": {"type": "string", "maxLength": 255},
     "description": "Same key and body within 48 h: the first response, no new task",
 }
-blp.before_request(require_tenant)
 
 
 def _filter(args: dict[str, Any]) -> TaskFilter:
@@ -47,6 +47,7 @@ def _filter(args: dict[str, Any]) -> TaskFilter:
 
 @blp.route("/enqueue")
 class Enqueue(MethodView):
+    @requires("enqueue")
     @blp.arguments(EnqueueRequestSchema())
     @blp.response(202, TaskSchema)
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
@@ -57,6 +58,7 @@ class Enqueue(MethodView):
 
 @blp.route("/enqueue/batch")
 class EnqueueBatch(MethodView):
+    @requires("enqueue")
     @blp.arguments(BatchEnqueueRequestSchema())
     @blp.response(202, BatchEnqueuedSchema)
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
@@ -68,6 +70,7 @@ class EnqueueBatch(MethodView):
 
 @blp.route("/")
 class TaskList(MethodView):
+    @requires("read")
     @blp.arguments(TaskListQuerySchema(), location="query")
     @blp.response(200, TaskListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +87,7 @@ class TaskList(MethodView):
 
 @blp.route("/count/all")
 class TaskCount(MethodView):
+    @requires("read")
     @blp.arguments(TaskFilterSchema(), location="query")
     @blp.response(200, CountSchema)
     def get(self, args: dict[str, Any]) -> dict[str, int]:
@@ -93,6 +97,7 @@ class TaskCount(MethodView):
 
 @blp.route("/<uuid:task_id>")
 class TaskDetail(MethodView):
+    @requires("read")
     @blp.response(200, TaskSchema)
     def get(self, task_id: uuid.UUID) -> Task:
         """The whole task record: params, result, error, retries and timestamps."""
@@ -101,6 +106,7 @@ class TaskDetail(MethodView):
 
 @blp.route("/<uuid:task_id>/events")
 class TaskEvents(MethodView):
+    @requires("read")
     @blp.response(200, TaskEventListSchema)
     def get(self, task_id: uuid.UUID) -> dict[str, Any]:
         """The task's history: one entry per transition, oldest first."""
@@ -109,6 +115,7 @@ class TaskEvents(MethodView):
 
 @blp.route("/<uuid:task_id>/cancel")
 class TaskCancel(MethodView):
+    @requires("enqueue")
     @blp.response(200, TaskSchema, description="The pending task is now cancelled")
     @blp.alt_response(202, schema=TaskSchema, description="The running task will stop")
     @blp.alt_response(409, description="The task already finished")
@@ -123,6 +130,7 @@ class TaskCancel(MethodView):
 
 @blp.route("/<uuid:task_id>/retry")
 class TaskRetry(MethodView):
+    @requires("enqueue")
     @blp.response(202, TaskSchema)
     @blp.alt_response(409, description="Only a failed or cancelled task can be retried")
     def post(self, task_id: uuid.UUID) -> Task:
@@ -135,6 +143,7 @@ class TaskRetry(MethodView):
 
 @blp.route("/<uuid:task_id>/artifact")
 class TaskArtifact(MethodView):
+    @requires("read")
     @blp.response(200, description="The file the task produced (e.g. an .xlsx report)")
     def get(self, task_id: uuid.UUID) -> Response:
         """Download the file a report task produced."""
@@ -146,7 +155,7 @@ class TaskArtifact(MethodView):
             store.read(artifact),
             mimetype=artifact.content_type,
             headers={
-                "Content-Disposition": f'attachment; filename="{artifact.filename}"',
+                "Content-Disposition": attachment(artifact.filename),
                 "Content-Length": str(artifact.size_bytes),
                 "ETag": f'"{artifact.sha256}"',
             },
