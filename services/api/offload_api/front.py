@@ -89,6 +89,10 @@ class BufferedFront:
         if declared is not None:
             if declared > self.max_body * DRAIN_FACTOR:
                 return b"", 413
+            if declared > self.max_body:  # drained chunk by chunk, never held whole
+                async for _ in proto:
+                    pass
+                return b"", 413
             # Bounded by the declared length; unlike the chunk iterator, a whole-body read
             # fails when the body ends short (the client hung up or half-closed).
             try:
