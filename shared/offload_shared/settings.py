@@ -136,6 +136,12 @@ class Settings:
     max_body_bytes: int = setting(
         "OFFLOAD_MAX_BODY_BYTES", 1_048_576, "largest request body accepted", minimum=1
     )
+    api_header_timeout_seconds: float = setting(
+        "OFFLOAD_API_HEADER_TIMEOUT_SECONDS", 10.0, "time a client gets to send its headers"
+    )
+    api_body_timeout_seconds: float = setting(
+        "OFFLOAD_API_BODY_TIMEOUT_SECONDS", 20.0, "time a client gets to send its whole body"
+    )
     db_pool_size: int = setting(
         "OFFLOAD_DB_POOL_SIZE", 4, "Postgres connections per API process", minimum=1
     )

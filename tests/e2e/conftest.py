@@ -83,3 +83,37 @@ def stack(infra, db, tmp_path_factory) -> Iterator[Stack]:
             child.send(signal.SIGCONT)
         stop_all(children, timeout=20)
         smtp.stop()
+
+
+@dataclass
+class LoneApi:
+    """The API process alone (no workers), with short client timeouts so tests can see them."""
+
+    url: str
+    port: int
+    child: Child
+    max_body: int
+    header_seconds: float
+    body_seconds: float
+
+
+@pytest.fixture(scope="session")
+def lone_api(infra, tmp_path_factory) -> Iterator[LoneApi]:
+    logs = tmp_path_factory.mktemp("lone-api-logs")
+    header_seconds, body_seconds, max_body = 5.0, 5.0, 65_536
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "REDIS_URL": infra.redis_url,
+        "OFFLOAD_API_HOST": "127.0.0.1",
+        "OFFLOAD_API_WORKERS": "1",
+        "OFFLOAD_API_HEADER_TIMEOUT_SECONDS": str(header_seconds),
+        "OFFLOAD_API_BODY_TIMEOUT_SECONDS": str(body_seconds),
+        "OFFLOAD_MAX_BODY_BYTES": str(max_body),
+    }
+    child, url = services.start_api(env, logs / "api.log")
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        yield LoneApi(url, port, child, max_body, header_seconds, body_seconds)
+    finally:
+        stop_all([child], timeout=20)

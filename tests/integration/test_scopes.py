@@ -48,7 +48,8 @@ def scoped_clients(app, db, tenant):
 
 def test_only_the_probes_and_the_api_documents_are_public(routes):
     public = {url for _, url, _, scope in routes if scope == PUBLIC}
-    assert public == {"/healthz", "/readyz", "/openapi.json", "/docs", "/static/x"}
+    docs = {"/docs", "/docs/init.js", "/docs/page.css", "/docs/static/x"}  # Swagger UI (docs.py)
+    assert public == {"/healthz", "/readyz", "/openapi.json", "/static/x"} | docs
 
 
 def test_reads_need_read_and_writes_need_enqueue_or_admin(routes):
@@ -91,7 +92,7 @@ def test_every_protected_route_answers_401_without_a_key(routes, app):
 def test_public_routes_need_no_key(routes, app):
     c = app.test_client()
     for method, url, endpoint, needed in routes:
-        if needed == PUBLIC and endpoint != "static":
+        if needed == PUBLIC and endpoint not in ("static", "docs.static"):  # no file "x"
             assert c.open(url, method=method).status_code == 200, url
 
 
@@ -118,7 +119,9 @@ def test_the_openapi_document_states_each_operations_scope(routes, app):
         for method, operation in item.items():
             if method != "parameters":
                 documented[(method.upper(), path)] = operation
-    served = [r for r in routes if r[2].partition(".")[0] != "api-docs" and r[2] != "static"]
+    served = [
+        r for r in routes if r[2].partition(".")[0] not in ("api-docs", "docs") and r[2] != "static"
+    ]
     assert len(documented) == len(served)
     for (method, path), operation in documented.items():
         [scope] = {s for _, s in _matching(routes, method, path)}

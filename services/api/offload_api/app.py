@@ -9,20 +9,20 @@ from flask import Flask
 from offload_api import (
     analytics,
     auth,
+    docs,
     errors,
     fanout,
     health,
     limits,
     openapi,
     reports,
+    security_headers,
     services,
     tasks,
 )
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
 from offload_shared.settings import Settings
-
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -35,8 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_URL,
+        # No OPENAPI_SWAGGER_UI_PATH: /docs is docs.py's page (packaged files, no inline script).
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
@@ -45,7 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
     load_modules(settings.task_modules)  # a team's own tasks, before any request
-    limits.init_app(app, settings.max_body_bytes)
+    limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
     api = openapi.make_api(app)
     api.register_blueprint(tasks.blp)
@@ -55,6 +54,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(health.blp)
     openapi.publish_task_params(api)
     errors.init_app(app, api)
+    docs.init_app(app)
+    security_headers.init_app(app)
     auth.init_app(app)
     services.init_app(app, settings)
     return app

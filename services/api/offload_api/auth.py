@@ -24,8 +24,9 @@ SCOPE_ATTRIBUTE = "offload_scope"
 PUBLIC = "public"
 UNDECLARED = "admin"  # fail closed
 RETRY_AFTER = {"description": "whole seconds, at least 1", "schema": {"type": "integer"}}
-# flask-smorest's OpenAPI document and Swagger UI, Flask's static files: no key needed.
-PUBLIC_BLUEPRINTS = frozenset({"api-docs"})
+# flask-smorest's OpenAPI document, /docs (docs.py: the page and Swagger UI's packaged files),
+# Flask's static files: no key needed.
+PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs"})
 PUBLIC_ENDPOINTS = frozenset({"static"})
 
 

@@ -1,10 +1,28 @@
-"""`offload-api`: serve the API with granian (its WSGI interface) on API_PORT.
+"""`offload-api`: serve the API with granian on API_PORT, through the buffering front (front.py).
 
 granian was measured against gunicorn's gthread workers on this API, both with 2 processes
 (bench/README.md): more requests per second for less CPU per request, a lower latency tail,
 keep-alive connections that stay open while a client's pool idles, and HTTP parsing in Rust
-that does not tie up a Python thread while a client sends slowly. On SIGTERM it stops
-accepting and finishes the requests in flight.
+that does not tie up a Python thread while a client sends its headers slowly. On SIGTERM it
+stops accepting and finishes the requests in flight.
+
+It runs its RSGI interface, not WSGI: under WSGI granian calls the app as soon as the headers
+are in and a slow body then holds a Python thread with no deadline (front.py says what was
+measured); the front reads bodies on granian's event loop with a cap and a deadline and runs
+the Flask app in OFFLOAD_API_THREADS threads of its own.
+
+Timeouts, set explicitly rather than left to granian's defaults:
+- headers: `--http1-header-read-timeout` (OFFLOAD_API_HEADER_TIMEOUT_SECONDS, 10 s; granian's
+  default is 30 s, its maximum 60 s). It starts when a connection opens or finishes a request,
+  so it also closes keep-alive connections idle that long; a connection trickling its headers
+  costs only a socket and its buffer, never a thread.
+- body: OFFLOAD_API_BODY_TIMEOUT_SECONDS (20 s), enforced by the front (granian has none).
+
+`--http1-buffer-size` bounds the request line and headers: granian answers 414 or 431 (empty
+body) to what does not fit. The bound is soft (hyper reads past it a little): at granian's
+default, 408 KiB, a 420 kB header reached the app; at 64 KiB a 100 kB one did; at
+HEADER_BUFFER_BYTES a 16 kB header passes and a 30 kB one is 431 (tests/e2e/test_http_front).
+Bodies are unaffected: they stream through the buffer to the front.
 """
 
 from __future__ import annotations
@@ -16,22 +34,32 @@ from offload_shared.settings import Settings, load_or_exit
 
 # On SIGTERM, requests in flight get this long (keep it below terminationGracePeriodSeconds).
 SHUTDOWN_SECONDS = 30
+# granian's bounds for --http1-header-read-timeout, in milliseconds.
+HEADER_TIMEOUT_RANGE_MS = (1, 60_000)
+# granian's read buffer per HTTP/1 connection, which the request line and headers must fit.
+HEADER_BUFFER_BYTES = 16_384
+
+
+def header_timeout_ms(settings: Settings) -> int:
+    low, high = HEADER_TIMEOUT_RANGE_MS
+    return min(high, max(low, round(settings.api_header_timeout_seconds * 1000)))
 
 
 def argv(settings: Settings) -> list[str]:
     return [
         os.path.join(os.path.dirname(sys.executable), "granian"),
-        "--interface", "wsgi",
+        "--interface", "rsgi",
         "--host", settings.api_host,
         "--port", str(settings.api_port),
         "--workers", str(settings.api_workers),
-        "--blocking-threads", str(settings.api_threads),
         "--http", "1",
         "--no-ws",
+        "--http1-header-read-timeout", str(header_timeout_ms(settings)),
+        "--http1-buffer-size", str(HEADER_BUFFER_BYTES),
         "--respawn-failed-workers",
         "--workers-kill-timeout", str(SHUTDOWN_SECONDS),
         "--access-log" if settings.api_access_log else "--no-access-log",
-        "offload_api.wsgi:app",
+        "offload_api.wsgi:front",
     ]  # fmt: skip
 
 

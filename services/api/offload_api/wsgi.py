@@ -1,5 +1,16 @@
-"""WSGI entry point: `granian --interface wsgi offload_api.wsgi:app` (see serve.py)."""
+"""Entry points: `app`, the Flask (WSGI) application, and `front`, the RSGI application granian
+serves (`granian --interface rsgi offload_api.wsgi:front`, see serve.py and front.py)."""
 
 from offload_api.app import create_app
+from offload_api.front import BufferedFront
+from offload_api.services import services
 
 app = create_app()
+with app.app_context():
+    _settings = services().settings
+front = BufferedFront(
+    app,
+    threads=_settings.api_threads,
+    max_body=_settings.max_body_bytes,
+    body_timeout=_settings.api_body_timeout_seconds,
+)

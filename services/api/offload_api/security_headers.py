@@ -1,0 +1,43 @@
+"""Security headers on every response the app produces, set in one after_request hook.
+
+The API answers JSON and files, never pages a browser should render or frame, so its policy
+forbids everything (`default-src 'none'`); /docs is the one page, and may load only its own
+files (Swagger UI served from the installed package, docs.py). Answers under /api are private
+to the key that asked, so no cache keeps them. `Server` carries no version: granian sends
+`server: granian` on what the app answers and nothing on its own errors.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# What Swagger UI needs in Chromium, checked by tests/e2e/test_docs_browser.py (no console
+# error, no CSP violation): its own scripts and styles, `data:` images (its icons), and fetches
+# to this origin (the OpenAPI document, "Try it out"). No inline script or style.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PREFIX = "/docs"
+
+ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def secure(response: Response) -> Response:
+        path = request.path
+        docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+        response.headers["Content-Security-Policy"] = DOCS_POLICY if docs else API_POLICY
+        for name, value in ALWAYS.items():
+            response.headers[name] = value
+        if path.startswith("/api/") and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
