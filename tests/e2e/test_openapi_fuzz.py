@@ -28,6 +28,7 @@ CHECKS = ",".join((
     "status_code_conformance",  # ... and its status code is one the document lists
     "content_type_conformance",
     "response_headers_conformance",
+    "unsupported_method",  # a method the path lacks: 405 with its Allow header
 ))  # fmt: skip
 EXAMPLES = 60  # per operation and phase: about 40 s on 2 cores
 SEED = "20261201"
