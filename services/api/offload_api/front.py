@@ -32,6 +32,9 @@ BODY_REFUSED = "offload.body_refused"
 # reading when the 413 arrives rather than getting a TCP reset that may destroy it (limits.py).
 DRAIN_FACTOR = 8
 
+# An answer up to this size is read whole in the app's thread and sent in one piece.
+READ_AHEAD_BYTES = 65_536
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -128,13 +131,20 @@ class BufferedFront:
         result = self.app(environ, start_response)
         if isinstance(result, list):
             return answer["status"], answer["headers"], result
+        # Flask answers with an iterator even for a small JSON body: read ahead here, in the
+        # thread, so that such an answer goes back in one piece (one hop to the loop, not one
+        # per chunk plus a stream); only a large one (an artifact) is streamed.
         iterator: Iterator[bytes] = iter(result)
-        first = next(iterator, None)  # runs the app up to its first chunk: start_response
-        if first is None:
-            if hasattr(result, "close"):
-                result.close()
-            return answer["status"], answer["headers"], []
-        return answer["status"], answer["headers"], _Prepended(first, iterator, result)
+        head: list[bytes] = []
+        size = 0
+        for chunk in iterator:  # the first one runs the app up to start_response
+            head.append(chunk)
+            size += len(chunk)
+            if size > READ_AHEAD_BYTES:
+                return answer["status"], answer["headers"], _Prepended(head, iterator, result)
+        if hasattr(result, "close"):
+            result.close()
+        return answer["status"], answer["headers"], head
 
     def _environ(self, scope: Any, body: bytes, refused: int | None) -> dict[str, Any]:
         server_host, _, server_port = scope.server.rpartition(":")
@@ -175,10 +185,10 @@ class BufferedFront:
 
 
 class _Prepended:
-    """An iterator over `first` then `rest`, closing the WSGI result it came from."""
+    """An iterator over the chunks already read, then the rest, closing the WSGI result."""
 
-    def __init__(self, first: bytes, rest: Iterator[bytes], result: Iterable[bytes]) -> None:
-        self._first: bytes | None = first
+    def __init__(self, head: list[bytes], rest: Iterator[bytes], result: Iterable[bytes]) -> None:
+        self._head = head
         self._rest = rest
         self._result = result
 
@@ -186,9 +196,8 @@ class _Prepended:
         return self
 
     def __next__(self) -> bytes:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
+        if self._head:
+            return self._head.pop(0)
         return next(self._rest)
 
     def close(self) -> None:
