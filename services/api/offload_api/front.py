@@ -12,7 +12,8 @@ Here a slow body costs a pending read on the event loop, not a thread. A body is
 `max_body` bytes within `body_timeout` seconds; a larger one (chunked or not), one that is
 still arriving at the deadline, or one whose client hung up is never given to the app as a
 request: the app sees only `BODY_REFUSED` in its environ (limits.py answers 413, 408 or 400 in
-the one error shape). Slow headers are granian's (`--http1-header-read-timeout`, serve.py).
+the one error shape; 414 and 431 too, for a request target or header block over this module's
+bounds). Slow headers are granian's (`--http1-header-read-timeout`, serve.py).
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ from typing import Any, Protocol
 
 from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
 
-# The environ key the app reads: the status (413, 408 or 400) a body was refused with.
+# The environ key the app reads: the status (413, 408, 400, 414 or 431) a request was refused with.
 BODY_REFUSED = "offload.body_refused"
 # A body over the cap is still read (and dropped) up to this multiple of it, so the client is
 # reading when the 413 arrives rather than getting a TCP reset that may destroy it (limits.py).
 DRAIN_FACTOR = 8
+
+# A request target or header block over these is answered here, in the one JSON error shape
+# (414, 431); granian's own buffer (serve.HEADER_BUFFER_BYTES) sits above them and answers what
+# is larger still with an empty body.
+MAX_TARGET_BYTES = 8_192
+MAX_HEAD_BYTES = 16_384
 
 # An answer up to this size is read whole in the app's thread and sent in one piece.
 READ_AHEAD_BYTES = 65_536
@@ -64,6 +71,7 @@ class BufferedFront:
                     body, refused = await self._read_body(scope, proto)
             except TimeoutError:
                 body, refused = b"", 408
+        refused = _oversized_head(scope) or refused
         environ = self._environ(scope, body, refused)
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
@@ -216,3 +224,12 @@ def _content_length(scope: Any) -> int | None:
 
 def _has_body(scope: Any) -> bool:
     return "content-length" in scope.headers or "transfer-encoding" in scope.headers
+
+
+def _oversized_head(scope: Any) -> int | None:
+    """414 for a request target over MAX_TARGET_BYTES, 431 for headers over MAX_HEAD_BYTES."""
+    if len(scope.path) + len(scope.query_string) > MAX_TARGET_BYTES:
+        return 414
+    if sum(len(name) + len(value) + 4 for name, value in scope.headers.items()) > MAX_HEAD_BYTES:
+        return 431
+    return None

@@ -18,11 +18,13 @@ Timeouts, set explicitly rather than left to granian's defaults:
   costs only a socket and its buffer, never a thread.
 - body: OFFLOAD_API_BODY_TIMEOUT_SECONDS (20 s), enforced by the front (granian has none).
 
-`--http1-buffer-size` bounds the request line and headers: granian answers 414 or 431 (empty
-body) to what does not fit. The bound is soft (hyper reads past it a little): at granian's
-default, 408 KiB, a 420 kB header reached the app; at 64 KiB a 100 kB one did; at
-HEADER_BUFFER_BYTES a 16 kB header passes and a 30 kB one is 431 (tests/e2e/test_http_front).
-Bodies are unaffected: they stream through the buffer to the front.
+`--http1-buffer-size` bounds the request line and headers: granian answers 431 (empty body) to
+what does not fit. The bound is soft (hyper reads past it a little: at granian's default,
+408 KiB, a 420 kB header reached the app; at 64 KiB a 100 kB one did). It is set to 64 KiB, above
+the front's own bounds (an 8 KiB target, 16 KiB of headers), so that a request over those gets
+the JSON 414 or 431 and only one far larger meets granian's bare answer; each connection reading
+its headers holds at most about that much. Bodies are unaffected: they stream through the
+buffer to the front.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SHUTDOWN_SECONDS = 30
 # granian's bounds for --http1-header-read-timeout, in milliseconds.
 HEADER_TIMEOUT_RANGE_MS = (1, 60_000)
 # granian's read buffer per HTTP/1 connection, which the request line and headers must fit.
-HEADER_BUFFER_BYTES = 16_384
+HEADER_BUFFER_BYTES = 65_536
 
 
 def header_timeout_ms(settings: Settings) -> int:
