@@ -357,3 +357,12 @@ def test_an_excel_reports_bad_fields_and_its_source_rules_in_one_answer(client):
     )
     errors = assert_error_shape(response, 422)["errors"]["json"]["params"]
     assert {"report_name", "_schema"} <= set(errors)  # a bad name, and two sources given
+
+
+def test_a_nul_key_beside_a_key_spelled_like_its_escape_is_still_a_422(client):
+    body = {
+        "task_name": "email.send_notification",
+        "params": {"a\x00": 1, "a\\u0000": {"b": "\x00"}},
+    }
+    assert_error_shape(client.post("/api/tasks/enqueue", json=body), 422)
+    assert_error_shape(client.get("/api/tasks/?a%00=1&a%5Cu0000=%00"), 422)

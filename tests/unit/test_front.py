@@ -1,6 +1,8 @@
 """The front's WSGI environ, built from a granian RSGI scope (the rest runs against the real
 server in tests/e2e/test_slow_clients.py)."""
 
+import asyncio
+import json
 from types import SimpleNamespace
 
 from offload_api.front import BODY_REFUSED, BufferedFront
@@ -12,6 +14,12 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
+
+    def __contains__(self, name: str) -> bool:
+        return any(key == name for key, _ in self._items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return next((value for key, value in self._items if key == name), default)
 
 
 def scope(headers: list[tuple[str, str]]) -> SimpleNamespace:
@@ -49,3 +57,29 @@ def test_a_refused_body_reaches_the_app_only_as_its_status():
     environ = front._environ(scope([("content-length", "5000")]), b"", 413)
     assert environ[BODY_REFUSED] == 413
     assert environ["CONTENT_LENGTH"] == "0"
+
+
+class Answer:
+    """granian's protocol object, as far as the front answers through it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, list[tuple[str, str]], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.sent.append((status, headers, body))
+
+
+def test_what_escapes_the_app_is_a_json_500_not_a_bare_one():
+    def app(environ, start_response):
+        raise RuntimeError("an error handler that itself failed")
+
+    front = BufferedFront(app, threads=1, max_body=100, body_timeout=1)
+    answer = Answer()
+    get = scope([])
+    get.method = "GET"
+    asyncio.run(front.__rsgi__(get, answer))
+    [(status, headers, body)] = answer.sent
+    assert status == 500
+    assert ("content-type", "application/json") in headers
+    assert json.loads(body) == {"code": 500, "status": "Internal Server Error",
+                                "message": "internal error"}  # fmt: skip

@@ -34,7 +34,9 @@ class Events(MethodView):
         schema = EventOutcomeSchema()
         try:
             tasks = record(
-                list(plan.news.values()), {"event": event}, lambda ts: schema.dump(plan.answer(ts))
+                list(plan.news.values()),
+                lambda: {"event": event},
+                lambda ts: schema.dump(plan.answer(ts)),
             )
         except OffloadError as err:  # Postgres refused: every planned task failed with it
             return plan.not_recorded(err)

@@ -19,6 +19,7 @@ bounds). Slow headers are granian's (`--http1-header-read-timeout`, serve.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,8 @@ from io import BytesIO
 from typing import Any, Protocol
 
 from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
+
+log = logging.getLogger(__name__)
 
 # The environ key the app reads: the status (413, 408, 400, 414 or 431) a request was refused with.
 BODY_REFUSED = "offload.body_refused"
@@ -38,6 +41,14 @@ DRAIN_FACTOR = 8
 # is larger still with an empty body.
 MAX_TARGET_BYTES = 8_192
 MAX_HEAD_BYTES = 16_384
+
+# The one error shape, for what escapes the app itself (its own 500s come from Flask).
+INTERNAL_ERROR = b'{"code":500,"status":"Internal Server Error","message":"internal error"}'
+INTERNAL_ERROR_HEADERS = [
+    ("content-type", "application/json"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+]
 
 # An answer up to this size is read whole in the app's thread and sent in one piece.
 READ_AHEAD_BYTES = 65_536
@@ -74,15 +85,20 @@ class BufferedFront:
         refused = _oversized_head(scope) or refused
         environ = self._environ(scope, body, refused)
         loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
+        try:
+            status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
+        except Exception:  # Flask answers a view's errors; this is what escaped it
+            log.exception("the app raised outside its error handlers")
+            proto.response_bytes(500, INTERNAL_ERROR_HEADERS, INTERNAL_ERROR)
+            return
         if isinstance(chunks, list):
             proto.response_bytes(status, headers, b"".join(chunks))
             return
         # A streamed answer (an artifact): produced chunk by chunk in the pool, sent on the loop,
         # so a slow reader holds no thread either.
-        stream = proto.response_stream(status, headers)
         iterator = iter(chunks)
         try:
+            stream = proto.response_stream(status, headers)
             while (
                 chunk := await loop.run_in_executor(self.pool, next, iterator, None)
             ) is not None:

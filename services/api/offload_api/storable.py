@@ -41,5 +41,12 @@ def nul_errors(value: Any) -> dict[Any, Any]:
 def _put(errors: dict[Any, Any], path: tuple[Any, ...], message: str) -> None:
     node = errors
     for key in path[:-1] or ():
-        node = node.setdefault(key, {})
-    node.setdefault(path[-1] if path else "_schema", []).append(message)
+        child = node.setdefault(key, {})
+        if isinstance(child, list):  # a key's own message, and now errors beneath it too
+            child = node[key] = {"_schema": child}
+        node = child
+    leaf = path[-1] if path else "_schema"
+    if isinstance(node.get(leaf), dict):
+        node[leaf].setdefault("_schema", []).append(message)
+    else:
+        node.setdefault(leaf, []).append(message)

@@ -48,29 +48,32 @@ def _batch_answer(tasks: list[Task]) -> dict[str, Any]:
 def _enqueue(
     reqs: list[dict[str, Any]], response_of: Callable[[list[Task]], dict[str, Any]]
 ) -> list[Task] | Response:
+    options = [{k: req.get(k) for k in OPTIONS} for req in reqs]
     news = [
-        new_task(req["spec"], tenant(), req["params"], **{k: req.get(k) for k in OPTIONS})
-        for req in reqs
+        new_task(req["spec"], tenant(), req["params"], **opts)
+        for req, opts in zip(reqs, options, strict=True)
     ]
-    tasks = [
-        {
-            "task_name": req["spec"].name,
-            "params": req["params"],
-            "options": {k: req.get(k) for k in OPTIONS},
+
+    def canonical() -> dict[str, Any]:  # only for a request with an Idempotency-Key
+        return {
+            "tasks": [
+                {"task_name": req["spec"].name, "params": req["params"], "options": opts}
+                for req, opts in zip(reqs, options, strict=True)
+            ]
         }
-        for req in reqs
-    ]
-    return record(news, {"tasks": tasks}, response_of)
+
+    return record(news, canonical, response_of)
 
 
 def record(
     news: list[NewTask],
-    request_body: dict[str, Any],
+    request_body: Callable[[], dict[str, Any]],
     response_of: Callable[[list[Task]], dict[str, Any]],
 ) -> list[Task] | Response:
     """Record `news` (all or none) and publish them, once per Idempotency-Key if the request
-    has one: `request_body` (validated, canonical) is what a retry must repeat, `response_of`
-    the answer a retry replays. Nothing to record means nothing to remember."""
+    has one: `request_body()` (validated, canonical; built only then) is what a retry must
+    repeat, `response_of` the answer a retry replays. Nothing to record means nothing to
+    remember."""
     svc = services()
     key = request.headers.get(HEADER)
     if key is None or not news:
@@ -86,10 +89,12 @@ def record(
     return tasks
 
 
-def _idempotency(key: str, request_body: dict[str, Any]) -> IdempotencyKey:
+def _idempotency(key: str, request_body: Callable[[], dict[str, Any]]) -> IdempotencyKey:
     if not KEY_PATTERN.match(key):
         abort(422, errors={"headers": {HEADER: ["1-255 visible ASCII characters"]}})
-    canonical = json.dumps({"endpoint": request.path, **request_body}, sort_keys=True, default=str)
+    canonical = json.dumps(
+        {"endpoint": request.path, **request_body()}, sort_keys=True, default=str
+    )
     return IdempotencyKey(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
