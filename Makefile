@@ -9,7 +9,7 @@ PACKAGES := -e shared -e services/api -e services/email_worker \
 MANIFESTS := pyproject.toml constraints.txt shared/pyproject.toml devtools/pyproject.toml \
              $(wildcard services/*/pyproject.toml)
 
-.PHONY: run test bench lint venv lock clean chromium
+.PHONY: run test bench lint venv lock clean system-programs
 
 run: $(BIN)/.installed
 	$(BIN)/offload-dev
@@ -18,27 +18,34 @@ test: $(BIN)/.installed $(CHECKS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@$(MAKE) --no-print-directory chromium
+	@$(MAKE) --no-print-directory system-programs
 	$(BIN)/pytest
 
-# The /docs browser test (tests/e2e/test_docs_browser.py) drives the system's Chromium through
-# Playwright, never a browser Playwright downloads. Installed with apt-get when it is missing and
-# apt-get is usable (as root, or through passwordless sudo); otherwise this says so and the test
-# skips, naming what is missing.
-CHROMIUM_INSTALL := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
-chromium:
-	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+# Two tests drive system programs: the /docs browser test (tests/e2e/test_docs_browser.py) drives
+# Debian's Chromium through Playwright, never a browser Playwright downloads, and the proxy tests
+# (tests/e2e/test_api_proxy.py) run the nginx front deploy/ ships. Each is installed with apt-get
+# when it is missing and apt-get is usable (as root, or through passwordless sudo; RUNLEVEL=1 so
+# the package starts no service); otherwise this says so and those tests skip, naming what is
+# missing.
+SYSTEM_PROGRAMS := chromium:chromium nginx:nginx
+APT_INSTALL := env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q --no-install-recommends
+system-programs:
+	@missing=; for pair in $(SYSTEM_PROGRAMS); do \
+	  program=$${pair%%:*}; package=$${pair#*:}; \
+	  command -v $$program >/dev/null 2>&1 || [ -x /usr/sbin/$$program ] || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then \
 	  :; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "make test: no Chromium and no apt-get: the /docs browser test will be skipped"; \
+	  echo "make test: no apt-get to install$$missing: the tests that need them will be skipped"; \
 	else \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	  else echo "make test: no Chromium, and apt-get needs root (no passwordless sudo):" \
-	    "the /docs browser test will be skipped (apt-get install chromium to run it)"; exit 0; fi; \
-	  echo "make test: installing Chromium for the /docs browser test (apt-get install chromium)"; \
-	  $$SUDO $(CHROMIUM_INSTALL) >/dev/null || { $$SUDO apt-get update -q >/dev/null && \
-	    $$SUDO $(CHROMIUM_INSTALL) >/dev/null; } || \
-	    echo "make test: apt-get could not install chromium: the /docs browser test will be skipped"; \
+	  else echo "make test: installing$$missing needs root (no passwordless sudo):" \
+	    "the tests that need them will be skipped (apt-get install$$missing to run them)"; exit 0; fi; \
+	  echo "make test: installing$$missing with apt-get (the browser and proxy tests)"; \
+	  $$SUDO $(APT_INSTALL) $$missing >/dev/null || { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO $(APT_INSTALL) $$missing >/dev/null; } || \
+	    echo "make test: apt-get could not install$$missing: the tests that need them will be skipped"; \
 	fi
 
 # Offload's engine and bare Dramatiq side by side (bench/README.md); about six minutes.

@@ -148,7 +148,23 @@ def test_only_loopback_ports_are_published(services):
     assert published, "the API and the mail UI are published"
     for name, port in published:
         assert port.get("host_ip") == "127.0.0.1", (name, port)
-    assert any(n == "api" and p["target"] == 8000 for n, p in published)
+    assert any(n == "api" and p["target"] == 8080 for n, p in published)  # api-proxy's port
+
+
+def test_the_api_is_published_through_its_nginx_front(services):
+    """api-proxy shares the API's network namespace, so the API's published port reaches nginx,
+    which runs the very file Kubernetes runs (tests/e2e/test_api_proxy.py tests it)."""
+    proxy = services["api-proxy"]
+    assert proxy["network_mode"] == "service:api"
+    (conf,) = proxy["volumes"]
+    assert conf["source"] == str(DEPLOY / "k8s" / "base" / "api-proxy.conf")
+    assert (conf["target"], conf["read_only"]) == ("/etc/nginx/nginx.conf", True)
+    assert services["api"]["environment"]["OFFLOAD_TRUSTED_PROXY_HOPS"] == "1"
+    assert proxy.get("read_only") is True
+    assert "/tmp" in proxy.get("tmpfs", [])
+    assert proxy.get("cap_drop") == ["ALL"]
+    assert "no-new-privileges:true" in proxy.get("security_opt", [])
+    assert proxy.get("restart") == "unless-stopped"
 
 
 def test_api_readiness_is_checked_without_curl(services):

@@ -23,6 +23,7 @@ WORKERS = {  # Deployment -> the one queue it consumes
     "offload-analytics-worker": "analytics",
 }
 SERVICES = {"offload-api", "offload-scheduler", *WORKERS}
+PROXY = "api-proxy"  # nginx in the API's pod
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -45,6 +46,12 @@ def of_kind(objects: list[dict], kind: str) -> dict[str, dict]:
 
 def offload_deployments(objects: list[dict]) -> dict[str, dict]:
     return {n: d for n, d in of_kind(objects, "Deployment").items() if n in SERVICES}
+
+
+def offload_containers(deployment: dict) -> list[dict]:
+    """The containers running Offload's own image (the API's pod also runs nginx)."""
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    return [c for c in containers if c["name"] != PROXY]
 
 
 def config(objects: list[dict]) -> dict[str, str]:
@@ -87,7 +94,7 @@ def test_no_secret_is_committed_and_every_service_reads_the_referenced_one(built
     _, _, objects = built
     assert of_kind(objects, "Secret") == {}
     for name, deployment in offload_deployments(objects).items():
-        for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for container in offload_containers(deployment):
             refs = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
             assert refs == {"offload-secrets"}, name
 
@@ -115,7 +122,7 @@ def test_long_running_services_have_probes_and_a_writable_tmp(built):
     health_port = int(config(objects)["OFFLOAD_HEALTH_PORT"])
     for name, deployment in offload_deployments(objects).items():
         spec = deployment["spec"]["template"]["spec"]
-        (container,) = spec["containers"]
+        (container,) = offload_containers(deployment)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         for probe in ("readinessProbe", "livenessProbe"):
             port = container[probe]["httpGet"]["port"]
@@ -217,3 +224,30 @@ def test_the_hpa_component_replaces_keda_with_plain_autoscalers(tool, tmp_path):
     (overlay / "built.yaml").write_text(result.stdout)
     validated = run(tool("kubernetes-validate"), "--strict", "--quiet", str(overlay / "built.yaml"))
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+def test_the_api_takes_traffic_only_through_its_nginx_front(built):
+    """The Service and the NetworkPolicy reach nginx's port, which runs the very file compose
+    mounts (tests/e2e/test_api_proxy.py tests it); the API's own port serves nginx and probes."""
+    _, _, objects = built
+    deployment = of_kind(objects, "Deployment")["offload-api"]
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    proxy_ports = {p["name"]: p["containerPort"] for p in containers[PROXY]["ports"]}
+    api_ports = {p["name"]: p["containerPort"] for p in containers["api"]["ports"]}
+    assert proxy_ports == {"http": 8080}
+    assert api_ports == {"app": 8000}
+    (service_port,) = of_kind(objects, "Service")["offload-api"]["spec"]["ports"]
+    assert service_port["targetPort"] == "http"
+    ingress = of_kind(objects, "NetworkPolicy")["offload-api-ingress"]["spec"]["ingress"]
+    assert [p["port"] for rule in ingress for p in rule["ports"]] == ["http"]
+    (volume,) = (v for v in pod["volumes"] if "configMap" in v)
+    (conf_map,) = (o for o in objects if o["metadata"]["name"] == volume["configMap"]["name"])
+    assert (
+        conf_map["data"]["nginx.conf"] == (DEPLOY / "k8s" / "base" / "api-proxy.conf").read_text()
+    )
+    mount = next(m for m in containers[PROXY]["volumeMounts"] if m["name"] == volume["name"])
+    assert (mount["mountPath"], mount["subPath"]) == ("/etc/nginx/nginx.conf", "nginx.conf")
+    assert containers[PROXY]["livenessProbe"]["tcpSocket"]["port"] == "http"
+    assert containers[PROXY]["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert int(config(objects)["OFFLOAD_TRUSTED_PROXY_HOPS"]) >= 1

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from offload_dev.procs import Child, free_port, stop_all, wait_until
 from offload_shared import apikeys
 from offload_shared.db import Database
-from tests import services
+from tests import proxy, services
 from tests.smtp_servers import Mailbox
 
 BIN = services.BIN
@@ -115,5 +115,39 @@ def lone_api(infra, tmp_path_factory) -> Iterator[LoneApi]:
     try:
         port = int(url.rsplit(":", 1)[1])
         yield LoneApi(url, port, child, max_body, header_seconds, body_seconds)
+    finally:
+        stop_all([child], timeout=20)
+
+
+@dataclass
+class ProxiedApi:
+    """The API behind its nginx front, configured as deploy/ ships them: `url` and `port` are
+    nginx's, `api_url` the API's own."""
+
+    url: str
+    port: int
+    api_url: str
+    bad_auth_burst: int
+
+
+@pytest.fixture(scope="session")
+def proxied_api(infra, tmp_path_factory) -> Iterator[ProxiedApi]:
+    proxy.nginx()  # skips, saying why, where nginx is missing
+    logs = tmp_path_factory.mktemp("proxied-api-logs")
+    bad_auth_burst = 3
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "REDIS_URL": infra.redis_url,
+        "OFFLOAD_API_HOST": "127.0.0.1",
+        "OFFLOAD_API_WORKERS": "1",
+        "OFFLOAD_TRUSTED_PROXY_HOPS": "1",
+        "OFFLOAD_BAD_AUTH_BURST": str(bad_auth_burst),
+    }
+    child, api_url = services.start_api(env, logs / "api.log")
+    try:
+        api_port = int(api_url.rsplit(":", 1)[1])
+        with proxy.running(api_port, logs / "nginx.log") as front:
+            yield ProxiedApi(front.url, front.port, api_url, bad_auth_burst)
     finally:
         stop_all([child], timeout=20)

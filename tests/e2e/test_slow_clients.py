@@ -95,11 +95,14 @@ def summary(seconds: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms"
 
 
-def test_half_sent_connections_do_not_stall_healthz_or_an_enqueue(lone_api, db, tenant):
+@pytest.mark.parametrize("front", ["lone_api", "proxied_api"])
+def test_half_sent_connections_do_not_stall_healthz_or_an_enqueue(request, front, db, tenant):
+    """Against granian alone and through the nginx front deploy/ ships."""
+    api = request.getfixturevalue(front)
     key = create_key(db, tenant)
-    before = measure(lone_api.url, key)
-    with attack(lone_api.port, key) as socks:
-        during = measure(lone_api.url, key)
+    before = measure(api.url, key)
+    with attack(api.port, key) as socks:
+        during = measure(api.url, key)
         # The attack was live the whole time: none of its connections got an answer yet.
         waiting = sum(still_waiting(sock) for sock in socks)
     for name in before:

@@ -77,6 +77,35 @@ def test_a_client_sending_bad_keys_is_throttled_without_lookups(make_api, redis_
     assert _get(c, "ofk_" + secrets.token_urlsafe(32), addr="10.0.0.2").status_code == 401
 
 
+def _bad_key(client, addr, forwarded=None):
+    headers = {"Authorization": "Bearer not even a key"}
+    if forwarded:
+        headers["X-Forwarded-For"] = forwarded
+    return client.get("/api/tasks/count/all", headers=headers, environ_base={"REMOTE_ADDR": addr})
+
+
+def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted(make_api, redis_client):
+    app = make_api(OFFLOAD_BAD_AUTH_PER_CLIENT="0.1", OFFLOAD_BAD_AUTH_BURST="1")
+    c = app.test_client()
+    assert _bad_key(c, "10.0.1.1", "198.51.100.1").status_code == 401
+    # Another forged client address from the same connection address: the same bucket.
+    _assert_429(_bad_key(c, "10.0.1.1", "198.51.100.2"))
+
+
+def test_behind_trusted_proxies_the_client_is_the_outermost_ones_view(make_api, redis_client):
+    app = make_api(
+        OFFLOAD_TRUSTED_PROXY_HOPS="2",
+        OFFLOAD_BAD_AUTH_PER_CLIENT="0.1",
+        OFFLOAD_BAD_AUTH_BURST="1",
+    )
+    c = app.test_client()
+    # forged, then the client the load balancer saw, then the load balancer nginx saw
+    chain = "203.0.113.7, 198.51.100.3, 10.0.2.9"
+    assert _bad_key(c, "10.0.2.1", chain).status_code == 401
+    _assert_429(_bad_key(c, "10.0.2.1", "203.0.113.8, 198.51.100.3, 10.0.2.9"))  # forged part
+    assert _bad_key(c, "10.0.2.1", "198.51.100.4, 10.0.2.9").status_code == 401  # another client
+
+
 def test_with_redis_down_limits_fail_open_and_tasks_wait_in_the_outbox(
     make_api, db, tenant, api_key, caplog
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from offload_api import (
     analytics,
@@ -58,4 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security_headers.init_app(app)
     auth.init_app(app)
     services.init_app(app, settings)
+    if settings.trusted_proxy_hops:
+        # The client is the address the outermost trusted proxy saw (the hops-th entry from the
+        # right of X-Forwarded-For); what a client writes to the left of it is ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0)  # type: ignore[method-assign]
     return app
