@@ -8,8 +8,15 @@ from offload_shared.broker.layout import QueueKeys
 
 
 def ready_ids(client: redis.Redis, queue: str) -> list[str]:
-    """Ready task ids, most urgent first."""
-    return [m.decode() for m in client.zrange(QueueKeys.of(queue).ready, 0, -1)]
+    """Ready task ids of every tenant, most urgent first (by score: the order within a tenant;
+    across tenants a fetch takes them in turn instead)."""
+    keys = QueueKeys.of(queue)
+    scored = [
+        (score, member.decode())
+        for tenant in client.zrange(keys.ready, 0, -1)
+        for member, score in client.zrange(keys.ready_of(tenant.decode()), 0, -1, withscores=True)
+    ]
+    return [task_id for _, task_id in sorted(scored)]
 
 
 def delayed_ids(client: redis.Redis, queue: str) -> set[str]:

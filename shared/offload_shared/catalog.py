@@ -20,6 +20,7 @@ from marshmallow import Schema
 from offload_shared import params
 from offload_shared.errors import ConfigError, PermanentTaskError, RetryLater, UnknownTask
 from offload_shared.retry import JITTER, MAX_BACKOFF_SECONDS, backoff_seconds
+from offload_shared.task_limits import TaskLimit
 
 __all__ = [
     "CATALOG",
@@ -75,6 +76,8 @@ class TaskSpec:
     time_limit_ms: int
     description: str
     retry: RetryPolicy = DEFAULT_RETRY
+    # Per tenant; OFFLOAD_TASK_LIMITS overrides it (task_limits.py). None: no limit.
+    limit: TaskLimit | None = None
 
     def load_params(self, raw: Any) -> dict[str, Any]:
         """Validate raw params; raises marshmallow.ValidationError naming each bad field."""

@@ -66,6 +66,7 @@ class Task(FromRow):
     completed_at: datetime | None
     cancel_requested_at: datetime | None = None
     worker_id: uuid.UUID | None = None
+    waiting: str | None = None  # a pending task held back by a limit: 'rate_limit', ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

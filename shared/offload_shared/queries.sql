@@ -51,6 +51,12 @@ UPDATE offload.tasks SET progress = %(progress)s
 WHERE id = %(id)s AND status = 'running'
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
+-- name: note_waiting
+-- Why pending tasks wait (a limit held them back in the broker); the claim clears it.
+UPDATE offload.tasks t SET waiting = i.reason
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, reason text)
+WHERE t.id = i.id AND t.status = 'pending' AND t.waiting IS DISTINCT FROM i.reason;
+
 -- name: begin_late
 -- An attempt that waited in its worker's lookahead begins: its clock starts now, if the claim
 -- still holds (the reaper may have given up on it meanwhile).

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from psycopg import conninfo
 
+from offload_shared import task_limits
 from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
@@ -78,6 +79,13 @@ def setting(
 
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _task_limits(raw: str) -> tuple[task_limits.Rule, ...]:
+    try:
+        return task_limits.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"OFFLOAD_TASK_LIMITS: {exc}") from None
 
 
 def _hosts(raw: str) -> frozenset[str]:
@@ -191,6 +199,10 @@ class Settings:
     task_modules: tuple[str, ...] = setting(
         "OFFLOAD_TASK_MODULES", (), "modules that register a team's own tasks", parse=_names
     )
+    task_limits: tuple[task_limits.Rule, ...] = setting(
+        "OFFLOAD_TASK_LIMITS", (), "rate and concurrency limits per task type and tenant",
+        parse=_task_limits,
+    )  # fmt: skip
     worker_lost_seconds: float = setting(
         "OFFLOAD_WORKER_LOST_SECONDS", 10.0, "heartbeat silence after which a worker is lost"
     )

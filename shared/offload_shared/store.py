@@ -302,6 +302,12 @@ class TaskStore:
         )
         return bool(row and row["cancel_requested"])
 
+    def note_waiting(self, held: Sequence[tuple[str, str]]) -> None:
+        """Record why pending tasks wait: (task id, reason) pairs from the broker's limits."""
+        rows = [{"id": task_id, "reason": reason} for task_id, reason in held]
+        with self.db.transaction() as conn:
+            conn.execute(query("note_waiting"), {"rows": Json(rows)})
+
     # -- the scheduler's transitions ------------------------------------------------------------
 
     def reap(self, *, lost_seconds: float, overrun_seconds: float, limit: int = 1_000) -> Reaped:

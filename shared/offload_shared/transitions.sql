@@ -39,7 +39,7 @@ WITH i AS (
 ), t AS (
     UPDATE offload.tasks t
     SET status = 'running', attempts = t.attempts + 1, started_at = now(),
-        next_attempt_at = NULL, progress = 0, worker_id = i.worker_id
+        next_attempt_at = NULL, progress = 0, worker_id = i.worker_id, waiting = NULL
     FROM i
     WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'pending'
     RETURNING t.*

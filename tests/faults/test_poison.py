@@ -34,7 +34,8 @@ def test_r7_poison_is_contained_and_bystanders_complete(
     keys = QueueKeys.of(QUEUE)
     for redis_id, data in JUNK.items():
         redis_client.hset(keys.msgs, redis_id, data)
-        redis_client.zadd(keys.ready, {redis_id: 0})
+        redis_client.zadd(keys.ready_of(""), {redis_id: 0})  # no tenant to be read from it
+        redis_client.zadd(keys.ready, {"": 0}, nx=True)
     [fails] = enqueue_many(system.database_url, publisher, FAILS, tenant, [{}])
 
     started = time.monotonic()

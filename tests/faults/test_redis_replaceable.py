@@ -41,6 +41,7 @@ from tests.faults.harness import (
     status_counts,
     tasks_of,
 )
+from tests.queues import ready_ids
 
 RECOVERY_BOUND_SECONDS = 15.0
 T = TypeVar("T")
@@ -68,12 +69,11 @@ def pending_ids(db: Database, tenant: str) -> set[uuid.UUID]:
 def queued_ids(client: redis.Redis) -> set[uuid.UUID]:
     """Tasks whose message Redis holds: ready, delayed or leased to a consumer."""
     pipe = client.pipeline()
-    pipe.zrange(KEYS.ready, 0, -1)
     pipe.zrange(KEYS.delayed, 0, -1)
     pipe.zrange(KEYS.leases, 0, -1)
-    ready, delayed, leased = pipe.execute()
-    members = [m.decode() for m in (*ready, *delayed)] + [m.decode().split("|")[0] for m in leased]
-    return {uuid.UUID(m) for m in members}
+    delayed, leased = pipe.execute()
+    members = [m.decode() for m in delayed] + [m.decode().split("|")[0] for m in leased]
+    return {uuid.UUID(m) for m in [*ready_ids(client, QUEUE), *members]}
 
 
 def missing(db: Database, client: redis.Redis, tenant: str) -> set[uuid.UUID]:
@@ -88,7 +88,7 @@ def missing(db: Database, client: redis.Redis, tenant: str) -> set[uuid.UUID]:
 
 def ready_priorities(db: Database, client: redis.Redis) -> list[int]:
     """The priorities of the ready set's tasks, most urgent (first out) first."""
-    ids = [uuid.UUID(m.decode()) for m in client.zrange(KEYS.ready, 0, -1)]
+    ids = [uuid.UUID(m) for m in ready_ids(client, QUEUE)]
     rows = db.fetch_all(
         "SELECT id, priority FROM offload.tasks WHERE id = ANY(%(ids)s)", {"ids": ids}
     )
@@ -424,7 +424,8 @@ def test_tls_with_a_client_certificate_and_an_acl_user(system, db, tenant, tmp_p
     email_id = answer.json()["task_id"]
     client = target.client()
     published = wait_for(
-        lambda: client.zscore(QueueKeys.of("email").ready, email_id) is not None, timeout=10
+        lambda: client.zscore(QueueKeys.of("email").ready_of(tenant), email_id) is not None,
+        timeout=10,
     )
     client.close()
     ran = executions(system.execution_log, only=(t.id for t in tasks))

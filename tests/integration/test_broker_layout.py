@@ -44,7 +44,7 @@ def test_a_less_urgent_task_is_passed_only_within_the_aging_window(redis_client)
     [old] = push(queues, message(1))
     time.sleep(0.05)  # the scenario: an urgent task arrives 50 ms later, within 9 x 100 ms
     [urgent_soon] = push(queues, message(10))
-    ready = QueueKeys.of(Q).ready
+    ready = QueueKeys.of(Q).ready_of("")
     scores = dict(redis_client.zrange(ready, 0, -1, withscores=True))
     # Scores are ready time minus (priority - 1) x aging step: 9 steps separate 1 and 10.
     assert scores[old.encode()] - scores[urgent_soon.encode()] == pytest.approx(900 - 50, abs=20)
@@ -55,7 +55,7 @@ def test_publishing_a_queued_task_again_keeps_one_message_in_its_place(queues, r
     first, second = message(5), message(5)
     push(queues, first, second)
     push(queues, message(5, task_id=first.id))  # a duplicate publish (relay, republish)
-    assert redis_client.zcard(QueueKeys.of(Q).ready) == 2
+    assert redis_client.zcard(QueueKeys.of(Q).ready_of("")) == 2
     assert claim_all(queues) == [first.id, second.id]
 
 
@@ -121,7 +121,7 @@ def test_a_retracted_message_is_never_delivered(queues, redis_client):
     [cancelled, delayed] = push(queues, message(), message(delay_ms=60_000))
     assert queues.retract(Q, [cancelled, delayed]) == 2
     keys = QueueKeys.of(Q)
-    assert redis_client.zcard(keys.ready) == redis_client.zcard(keys.delayed) == 0
+    assert redis_client.zcard(keys.ready_of("")) == redis_client.zcard(keys.delayed) == 0
     assert redis_client.hlen(keys.msgs) == 0
 
 
@@ -138,7 +138,10 @@ def test_settling_a_lease(queues, redis_client, mode, ready, delayed, dead):
     assert queues.settle(Q, mode, [member], delay_ms=60_000, payloads=payloads) == 1
     keys = QueueKeys.of(Q)
     assert redis_client.zcard(keys.leases) == 0
-    assert (redis_client.zcard(keys.ready), redis_client.zcard(keys.delayed)) == (ready, delayed)
+    assert (redis_client.zcard(keys.ready_of("")), redis_client.zcard(keys.delayed)) == (
+        ready,
+        delayed,
+    )
     assert redis_client.llen(keys.dead) == dead
     assert redis_client.hexists(keys.msgs, task_id) == bool(ready or delayed)
 

@@ -90,12 +90,12 @@ def test_a_task_still_queued_is_left_in_its_place(db, tenant, broker, reconciler
     store = TaskStore(db)
     [kept, lost] = submit_many(store, Publisher(broker), [new_task(SPEC, tenant, PARAMS)] * 2)
     keys = QueueKeys.of("email")
-    place = redis_client.zscore(keys.ready, str(kept.id))
-    redis_client.zrem(keys.ready, str(lost.id))  # a replica that missed this write
+    place = redis_client.zscore(keys.ready_of(tenant), str(kept.id))
+    redis_client.zrem(keys.ready_of(tenant), str(lost.id))  # a replica that missed this write
     redis_client.hdel(keys.msgs, str(lost.id))
     redis_client.delete(broker.redis.epoch_key)  # ...and now serves as the master
     rebuild(reconciler)
-    assert redis_client.zscore(keys.ready, str(kept.id)) == place
+    assert redis_client.zscore(keys.ready_of(tenant), str(kept.id)) == place
     assert {str(kept.id), str(lost.id)} <= message_ids(redis_client, "email")
 
 
@@ -111,7 +111,7 @@ def test_between_rebuilds_a_long_pending_task_whose_message_went_missing_is_put_
     )
     keys = QueueKeys.of("email")
     for task in (old, young):  # e.g. evicted
-        redis_client.zrem(keys.ready, str(task.id))
+        redis_client.zrem(keys.ready_of(tenant), str(task.id))
         redis_client.hdel(keys.msgs, str(task.id))
     for _ in range(50):  # the slow walk: one batch per pass over what other tests left too
         reconciler.run_once()
@@ -222,7 +222,7 @@ def test_a_task_sent_round_again_comes_back_at_the_time_it_became_ready_again(
     assert again.next_attempt_at is not None
     redis_client.flushdb()
     rebuild(reconciler)
-    score = redis_client.zscore(QueueKeys.of("email").ready, str(old.id))
+    score = redis_client.zscore(QueueKeys.of("email").ready_of(tenant), str(old.id))
     ready_ms = again.next_attempt_at.timestamp() * 1000 - EPOCH_MS
     boost = (again.priority - 1) * broker.redis.aging_ms
     assert score == pytest.approx(ready_ms - boost, abs=1)

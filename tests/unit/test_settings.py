@@ -80,6 +80,7 @@ SPECIAL = {
     "OFFLOAD_SMTP_SECURITY": "ssl",
     "OFFLOAD_SMTP_PORT": "2525",
     "OFFLOAD_IDEMPOTENCY_TTL_HOURS": "72",
+    "OFFLOAD_TASK_LIMITS": "email.*=10/s",
 }
 
 

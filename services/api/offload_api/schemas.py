@@ -212,6 +212,13 @@ class TaskSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True)
     started_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
+    waiting = fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["rate_limit", "concurrency_limit", None],
+            "description": "a pending task held back by its task's limit: which one",
+        },
+    )
     cancel_requested_at = fields.DateTime(allow_none=True)
 
 

@@ -46,6 +46,7 @@ from offload_shared.broker.layout import (
     EPOCH_MS,
     KEEP_BYTES,
     NAMESPACE,
+    Limit,
     Outgoing,
     RedisQueues,
     Restored,
@@ -76,7 +77,7 @@ def task_message(task: Task) -> Message[Any]:
         actor_name=task.task_name,
         args=(),
         kwargs={},
-        options={"priority": task.priority},
+        options={"priority": task.priority, "tenant": task.tenant},
         message_id=str(task.id),
         message_timestamp=int(time.time() * 1000),
     )
@@ -140,6 +141,8 @@ def ack_after(message: MessageProxy, commit: Write) -> None:
 Admit = Callable[[list[Leased]], list[Leased]]
 # Undoes the claims of admitted messages that are requeued unstarted (at a shutdown).
 GiveBack = Callable[[list[Leased]], None]
+# Records why fetched messages were held back by their limits: (task id, reason) pairs.
+NoteHeld = Callable[[list[tuple[str, str]]], None]
 
 
 @dataclass
@@ -182,8 +185,10 @@ class OffloadBroker(Broker):
         )
         self.lease_seconds = lease_seconds
         self.prefetch = prefetch
-        self.admit: Admit | None = None  # both set by the worker's status middleware
+        self.admit: Admit | None = None  # these three set by the worker's status middleware
         self.give_back: GiveBack | None = None
+        self.note_held: NoteHeld | None = None
+        self.limits: dict[str, list[Limit]] = {}  # queue -> its tasks' limits (the worker's)
         self.queues: set[str] = set()
         self.draining = False  # set as the worker shuts down: claim nothing more
         self._states: dict[str, _QueueState] = {}
@@ -247,8 +252,9 @@ class OffloadBroker(Broker):
         for message, delay in messages:
             self.emit_before("enqueue", message, delay or None)
             priority = int(message.options.get("priority", DEFAULT_PRIORITY))
+            tenant = str(message.options.get("tenant", ""))
             batches.setdefault(message.queue_name, []).append(
-                Outgoing(message.message_id, priority, delay, encode(message))
+                Outgoing(message.message_id, priority, delay, encode(message), tenant)
             )
         self.redis.push(batches)
 
@@ -262,6 +268,7 @@ class OffloadBroker(Broker):
                     str(task.id),
                     task.priority,
                     ready_at.timestamp() * 1000 - EPOCH_MS,
+                    task.tenant,
                     encode(task_message(task)),
                 )
             )
@@ -282,7 +289,7 @@ class OffloadBroker(Broker):
         deadline = None if timeout is None else time.monotonic() + timeout / 1000
         while True:
             sizes = self.redis.sizes(queue_name)
-            if sizes.ready == sizes.delayed == sizes.leased == 0:
+            if sizes.ready == sizes.delayed == sizes.leased == sizes.parked == 0:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise QueueJoinTimeout(queue_name)
@@ -337,7 +344,12 @@ class _Consumer(Consumer):
                 return None
             try:
                 fetched = self.broker.redis.fetch(
-                    self.queue, owner, free, acks, channel=self.channel
+                    self.queue,
+                    owner,
+                    free,
+                    acks,
+                    limits=self.broker.limits.get(self.queue, ()),
+                    channel=self.channel,
                 )
             except redis.RedisError:
                 with state.cond:
@@ -350,6 +362,8 @@ class _Consumer(Consumer):
                     fetched.reclaimed,
                     self.queue,
                 )
+            if fetched.held:
+                self._note_held(fetched.held)
             self._take(owner, fetched.messages)
             if len(fetched.messages) >= free:
                 continue  # there may be more
@@ -399,6 +413,15 @@ class _Consumer(Consumer):
         self._release([m for m in others if m.release_ms is not None])
         for task_id, payload, member in junk:
             self._set_aside(task_id, payload, member)
+
+    def _note_held(self, held: list[tuple[str, str]]) -> None:
+        """Say in Postgres why these tasks wait (best effort: they wait all the same)."""
+        if self.broker.note_held is None:
+            return
+        try:
+            self.broker.note_held(held)
+        except Exception:
+            log.warning("could not record %d held-back task(s) on %s", len(held), self.queue)
 
     def _release(self, messages: list[Leased]) -> None:
         """Put messages back after their release_ms; if Redis refuses, drop them from this

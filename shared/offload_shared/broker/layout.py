@@ -1,15 +1,41 @@
-"""Offload's queue layout on Redis: strict priority, leases, durable delays, a blocking wake-up.
+"""Offload's queue layout on Redis: strict priority, tenants in turn, task limits, leases,
+durable delays, a blocking wake-up.
 
 For each queue `q` (all keys share the hash tag `{q}`, so one queue lives in one cluster slot):
 
-    offload:{q}:ready    sorted set  task id -> ready time - (priority - 1) x aging step
-    offload:{q}:delayed  sorted set  task id -> due time: delayed tasks, retries in backoff
+    offload:{q}:ready    sorted set  tenant -> turns taken: the tenants with ready messages
+    offload:{q}:ready:<tenant>  sorted set  task id -> ready time - (priority - 1) x aging step
+    offload:{q}:delayed  sorted set  task id -> due time: delayed tasks, retries in backoff,
+                                     and messages over their rate limit, until their turn
     offload:{q}:leases   sorted set  "task id|owner.n" -> lease expiry: claimed, not yet acked
                                      (n counts the owner's fetches: one member per delivery)
     offload:{q}:msgs     hash        task id -> the encoded Dramatiq message
     offload:{q}:wake     list        wake-up tokens; idle consumers block on it (BLPOP)
     offload:{q}:wake:<owner>  list   a consumer's own token, pushed by its due-time timer
     offload:{q}:dead     list        the last DEAD_CAP messages Dramatiq gave up on (nack)
+
+and for the task limits (task_limits.py), per limit key `k` and tenant `t`:
+
+    offload:{q}:pace:<k>:<t>     string      when the next message is on time (rate limit)
+    offload:{q}:paced            hash        task id -> 1: delayed for its rate, token taken
+    offload:{q}:slots:<k>:<t>    sorted set  task id -> claim time: the concurrency slots held
+    offload:{q}:slotof           hash        task id -> its slots key, until it is settled
+    offload:{q}:parked:<k>:<t>   sorted set  task id -> its ready score: waiting for a slot
+    offload:{q}:parkedin         hash        task id -> its parked key
+
+Fairness: a fetch serves the tenants with ready messages in turn, one message each (the tenant
+with the fewest turns first; a tenant that had nothing ready joins level with the next in
+turn), and each tenant's most urgent message first. So a tenant that queued 10,000 tasks delays
+another tenant's next task by at most one task per other busy tenant, whatever the backlog.
+Priority orders a tenant's own tasks (and aging bounds it, as below); it does not let one
+tenant's tasks pass another's.
+
+Limits: a message whose task has a limit is checked as it is claimed. Over its rate it goes
+to the delayed set until the time its token comes due (the token is taken now, so it passes
+then without another check: no polling); over its concurrency it is parked until a message of
+the same limit and tenant is settled, which moves the longest parked one back to its ready
+set. The slot of a lost consumer's message frees when its lease expires. The consumer writes
+each message held back to Postgres (`tasks.waiting`), so the task shows why it waits.
 
 A consumer claims with one script (lua/fetch.lua) that acks what it finished, moves due delayed
 messages and expired leases back to the ready set, and pops the lowest scores into its leases.
@@ -37,10 +63,10 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -87,6 +113,20 @@ class QueueKeys:
     def own_wake(self, owner: str) -> str:
         return f"{self.wake}:{owner}"
 
+    def ready_of(self, tenant: str) -> str:
+        """One tenant's ready set (`ready` itself holds the tenants that have one)."""
+        return f"{self.ready}:{tenant}"
+
+    @property
+    def parkedin(self) -> str:
+        """Task id -> the parked set it waits in, for a concurrency slot."""
+        return self.ready.removesuffix("ready") + "parkedin"
+
+    @property
+    def pattern(self) -> str:
+        """Every key of the queue."""
+        return self.ready.removesuffix("ready") + "*"
+
 
 @dataclass(frozen=True)
 class Restored:
@@ -95,24 +135,39 @@ class Restored:
     id: str
     priority: int
     at_ms: float
+    tenant: str
     payload: bytes
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to publish: its task id, priority (1-10), delay and encoded message."""
+    """One message to publish: its task id, priority (1-10), delay, tenant and encoded message."""
 
     id: str
     priority: int
     delay_ms: int
     payload: bytes
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
 class Fetched:
-    messages: list[tuple[str, bytes]]  # (task id, payload), most urgent first
+    messages: list[tuple[str, bytes]]  # (task id, payload), tenants in turn, most urgent first
     next_due_ms: int | None  # until the earliest delayed message is due; None if there is none
     reclaimed: int  # expired leases (a lost consumer's messages) put back in the ready set
+    held: list[tuple[str, str]] = field(default_factory=list)  # (task id, reason) held back
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A task's limit, as fetch.lua applies it: per tenant, under `key` (tasks sharing a key
+    share its rate and slots)."""
+
+    actor: str
+    key: str
+    rate_per_second: float
+    burst: int
+    concurrency: int
 
 
 @dataclass(frozen=True)
@@ -120,6 +175,7 @@ class QueueSizes:
     ready: int
     delayed: int
     leased: int
+    parked: int = 0
 
 
 class Channel:
@@ -205,7 +261,7 @@ class RedisQueues:
             k = self.keys(queue)
             args: list[bytes | str | int] = [self.aging_ms, WAKE_CAP]
             for m in messages:
-                args += [m.id, m.priority, max(0, m.delay_ms), m.payload]
+                args += [m.id, m.priority, max(0, m.delay_ms), m.tenant, m.payload]
             self._thread_channel().evalsha(self._push, [k.ready, k.delayed, k.msgs, k.wake], args)
 
     def restore(self, queue: str, messages: Sequence[Restored], *, fix: bool = False) -> int:
@@ -216,7 +272,7 @@ class RedisQueues:
         k = self.keys(queue)
         args: list[Any] = [self.aging_ms, WAKE_CAP, int(fix)]
         for m in messages:
-            args += [m.id, m.priority, m.at_ms, m.payload]
+            args += [m.id, m.priority, m.at_ms, m.tenant, m.payload]
         return int(self._restore(keys=[k.ready, k.delayed, k.msgs, k.wake], args=args))
 
     def identity(self) -> tuple[str | None, str | None]:
@@ -286,16 +342,22 @@ class RedisQueues:
         limit: int,
         acks: Sequence[str] = (),
         *,
+        limits: Sequence[Limit] = (),
         channel: Channel | None = None,
     ) -> Fetched:
         k = self.keys(queue)
         keys = [k.ready, k.delayed, k.leases, k.msgs, k.wake]
-        args: list[Any] = [owner, self.lease_ms, self.aging_ms, limit, BATCH, WAKE_CAP, *acks]
+        args: list[Any] = [owner, self.lease_ms, self.aging_ms, limit, BATCH, WAKE_CAP]
+        args.append(len(limits))
+        for rule in limits:
+            args += [rule.actor, rule.key, rule.rate_per_second, rule.burst, rule.concurrency]
+        args += acks
         reply = (channel or self._thread_channel()).evalsha(self._fetch, keys, args)
-        due = int(reply[0])
-        pairs = reply[2:]
+        due, held_n = int(reply[0]), int(reply[2])
+        held = [(reply[i].decode(), reply[i + 1].decode()) for i in range(3, 3 + 2 * held_n, 2)]
+        pairs = reply[3 + 2 * held_n :]
         messages = [(pairs[i].decode(), pairs[i + 1]) for i in range(0, len(pairs), 2)]
-        return Fetched(messages, None if due < 0 else due, int(reply[1]))
+        return Fetched(messages, None if due < 0 else due, int(reply[1]), held)
 
     def settle(
         self,
@@ -366,15 +428,28 @@ class RedisQueues:
 
     def sizes(self, queue: str) -> QueueSizes:
         k = self.keys(queue)
+        tenants = self._members(k.ready)
         pipe = self.client.pipeline(transaction=False)
-        for key in (k.ready, k.delayed, k.leases):
+        for key in (k.delayed, k.leases):
             pipe.zcard(key)
-        ready, delayed, leased = pipe.execute()
-        return QueueSizes(int(ready), int(delayed), int(leased))
+        pipe.hlen(k.parkedin)
+        for tenant in tenants:
+            pipe.zcard(k.ready_of(tenant))
+        delayed, leased, parked, *ready = pipe.execute()
+        return QueueSizes(sum(int(n) for n in ready), int(delayed), int(leased), int(parked))
+
+    def ready_ids(self, queue: str) -> list[str]:
+        """The ids in the queue's ready sets, tenant by tenant (for tests and tools)."""
+        k = self.keys(queue)
+        return [i for tenant in self._members(k.ready) for i in self._members(k.ready_of(tenant))]
+
+    def _members(self, key: str) -> list[str]:
+        return [m.decode() for m in cast("list[bytes]", self.client.zrange(key, 0, -1))]
 
     def flush(self, queue: str) -> None:
-        k = self.keys(queue)
-        self.client.delete(k.ready, k.delayed, k.leases, k.msgs, k.wake, k.dead)
+        keys = list(self.client.scan_iter(match=self.keys(queue).pattern, count=1_000))
+        if keys:
+            self.client.delete(*keys)
 
     def server_ms(self) -> float:
         """The Redis server's clock, as the scripts count it (from EPOCH_MS)."""

@@ -35,6 +35,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
+from offload_shared import task_limits
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import (
     RECHECK_AFTER_SECONDS,
@@ -43,7 +44,8 @@ from offload_shared.broker import (
     ack_after,
     release_later,
 )
-from offload_shared.catalog import RetryPolicy, retry_policy
+from offload_shared.broker.layout import Limit
+from offload_shared.catalog import CATALOG, RetryPolicy, retry_policy
 from offload_shared.context import TaskContext
 from offload_shared.errors import (
     OffloadError,
@@ -127,6 +129,8 @@ class TaskStatusMiddleware(Middleware):
         if isinstance(broker, OffloadBroker):  # before its consumers start
             broker.admit = self.admit
             broker.give_back = self.give_back
+            broker.note_held = self.note_held
+            broker.limits = broker_limits(broker, self.settings)
 
     def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         if isinstance(broker, OffloadBroker):  # claim nothing more: it would only be given back
@@ -134,6 +138,9 @@ class TaskStatusMiddleware(Middleware):
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
         self.runtime.get().close()
+
+    def note_held(self, held: list[tuple[str, str]]) -> None:
+        self.store.note_waiting(held)
 
     def admit(self, messages: list[Leased]) -> list[Leased]:
         """Claim a fetched batch in one statement; the claimed ones run, the rest are acked
@@ -272,6 +279,21 @@ class TaskStatusMiddleware(Middleware):
             Publisher(broker, self.runtime.get().outbox).publish([task])
         except OffloadError as exc:
             log.warning("task %s left to the outbox relay: %s", task.id, exc)
+
+
+def broker_limits(broker: Broker, settings: Settings) -> dict[str, list[Limit]]:
+    """Queue -> the limits of this worker's actors on it: OFFLOAD_TASK_LIMITS over the
+    catalog's defaults (task_limits.py)."""
+    defaults = {name: spec.limit for name, spec in CATALOG.items()}
+    actors = [(actor.actor_name, actor.queue_name) for actor in broker.actors.values()]
+    found = task_limits.by_queue(actors, settings.task_limits, defaults)
+    return {
+        queue: [
+            Limit(actor, key, limit.rate_per_second, limit.burst, limit.concurrency)
+            for actor, key, limit in rules
+        ]
+        for queue, rules in found.items()
+    }
 
 
 def _policy(broker: Broker, task: Task) -> RetryPolicy:

@@ -1,21 +1,23 @@
--- Publish messages onto one queue (the layout is described in redis_queue.py).
+-- Publish messages onto one queue (the layout is described in layout.py).
 -- KEYS: ready, delayed, msgs, wake
--- ARGV: aging_ms, wake_cap, then four per message: id, priority, delay_ms, payload
+-- ARGV: aging_ms, wake_cap, then five per message: id, priority, delay_ms, tenant, payload
 -- A message published again replaces its payload and moves to where the last publish put it;
 -- a ready message keeps its place (ZADD NX), so a duplicate publish never jumps the queue.
--- (`now` and `boost` come from clock.lua.)
+-- (`now` and the helpers come from clock.lua.)
 local aging = tonumber(ARGV[1])
+local ready, delayed, msgs = KEYS[1], KEYS[2], KEYS[3]
 local n = 0
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 5 do
   local id, priority, delay = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local tenant = ARGV[i + 3]
   local at = now + n * 0.0001
-  redis.call('HSET', KEYS[3], id, ARGV[i + 3])
+  redis.call('HSET', msgs, id, ARGV[i + 4])
   if delay > 0 then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], at + delay, id)
-  else
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('ZADD', KEYS[1], 'NX', at - (priority - 1) * aging, id)
+    unready(ready, tenant, id)
+    redis.call('ZADD', delayed, at + delay, id)
+  elseif not is_parked(ready, id) then
+    redis.call('ZREM', delayed, id)
+    make_ready(ready, tenant, at - (priority - 1) * aging, id)
   end
   n = n + 1
 end
