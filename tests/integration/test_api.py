@@ -50,6 +50,17 @@ def test_get_returns_the_whole_record(client):
     ):
         assert field in body
     assert body["params"] == EMAIL["params"]
+    assert body["waiting"] is None
+
+
+def test_a_task_held_back_by_a_limit_says_why_until_it_is_claimed(client, db):
+    task_id = client.post("/api/tasks/enqueue", json=EMAIL).get_json()["task_id"]
+    store = TaskStore(db)
+    store.note_waiting([(task_id, "rate_limit")])  # as a worker's consumer records it
+    body = client.get(f"/api/tasks/{task_id}").get_json()
+    assert (body["status"], body["waiting"]) == ("pending", "rate_limit")
+    assert store.claim(uuid.UUID(task_id)) is not None
+    assert client.get(f"/api/tasks/{task_id}").get_json()["waiting"] is None
 
 
 @pytest.mark.parametrize(

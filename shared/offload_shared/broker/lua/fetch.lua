@@ -112,24 +112,31 @@ while #taken < 2 * limit and tries < limit + HOLD_CAP do
   end
   local tenant, turns = first[1], tonumber(first[2])
   local set = ready .. ':' .. tenant
-  local head = redis.call('ZPOPMIN', set, 1)
+  -- One message per turn; a tenant alone in the rotation takes all its turns at once.
+  local count = 1
+  if redis.call('ZCARD', ready) == 1 then
+    count = limit - #taken / 2
+  end
+  local heads = redis.call('ZPOPMIN', set, count)
   if redis.call('EXISTS', set) == 0 then
     redis.call('ZREM', ready, tenant)
   else
-    redis.call('ZADD', ready, turns + 1, tenant)
+    redis.call('ZADD', ready, turns + #heads / 2, tenant)
   end
-  tries = tries + 1
-  local id = head[1]
-  local payload = id and redis.call('HGET', msgs, id)
-  if payload then  -- no payload: retracted (cancelled) after it was queued
-    local reason = nlimits > 0 and hold_back(id, payload, tenant, tonumber(head[2]))
-    if reason then
-      held[#held + 1] = id
-      held[#held + 1] = reason
-    else
-      redis.call('ZADD', leases, now + lease, id .. '|' .. owner)
-      taken[#taken + 1] = id
-      taken[#taken + 1] = payload
+  for h = 1, #heads, 2 do
+    tries = tries + 1
+    local id = heads[h]
+    local payload = redis.call('HGET', msgs, id)
+    if payload then  -- no payload: retracted (cancelled) after it was queued
+      local reason = nlimits > 0 and hold_back(id, payload, tenant, tonumber(heads[h + 1]))
+      if reason then
+        held[#held + 1] = id
+        held[#held + 1] = reason
+      else
+        redis.call('ZADD', leases, now + lease, id .. '|' .. owner)
+        taken[#taken + 1] = id
+        taken[#taken + 1] = payload
+      end
     end
   end
 end
