@@ -18,7 +18,7 @@ from offload_shared.enqueue import new_task, submit, submit_many
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 from tests.faults.fault_actors import WORK
-from tests.faults.harness import all_in, retire, tasks_of
+from tests.faults.harness import all_in, executions, retire, status_counts, tasks_of
 from tests.smtp_servers import Mailbox
 
 SEND = get_spec("email.send_notification")
@@ -146,3 +146,32 @@ def test_one_tenants_backlog_does_not_delay_anothers_task(
     )
     assert waited < 3.0
     assert REPORTS - ahead > REPORTS // 2  # it did not wait for the backlog
+
+
+@pytest.mark.timeout(120)
+def test_tasks_waiting_on_a_limit_survive_the_death_of_their_worker(
+    system, publisher, db, tenant, figure
+):
+    """The held-back tasks wait in Redis, not in the worker: SIGKILL it while most of them wait
+    on their rate, start another, and every task completes, none run twice but the ones the
+    dead worker was running."""
+    limits = {"OFFLOAD_TASK_LIMITS": "faults.work=10/s"}
+    first = system.worker(**limits)
+    count = 30
+    tasks = submit_many(
+        TaskStore(db), publisher, [new_task(WORK, tenant, {"seconds": 0.05}) for _ in range(count)]
+    )
+    wait_for(lambda: status_counts(db, tenant).get("completed", 0) >= 5, timeout=30)
+    system.kill(first)
+    held = sum(1 for t in tasks_of(db, tenant) if t["waiting"] == "rate_limit")
+    system.worker(**limits)
+    wait_for(lambda: all_in(db, tenant, "completed", count), timeout=60)
+    ran = executions(system.execution_log, only=(t.id for t in tasks))
+    twice = [task_id for task_id, n in ran.items() if n > 1]
+    figure(
+        f"limits across a worker death: {count} tasks at 10/s, worker SIGKILLed with {held} "
+        f"waiting on the rate: all completed, {len(twice)} ran twice (were running at the kill)"
+    )
+    assert held > 0
+    assert set(ran) == {t.id for t in tasks}
+    assert len(twice) <= 1  # at 10/s and 50 ms each, at most one was running at the kill
