@@ -204,6 +204,10 @@ class Settings:
     republish_after_seconds: float = setting(
         "OFFLOAD_REPUBLISH_AFTER_SECONDS", 30.0, "the reconciliation's slow-walk window"
     )
+    schedule_misfire_grace_seconds: float = setting(
+        "OFFLOAD_SCHEDULE_MISFIRE_GRACE_SECONDS", 60.0,
+        "a schedule's fire time this late still fires; older ones follow its misfire policy",
+    )  # fmt: skip
     idempotency_ttl_hours: int = setting(
         "OFFLOAD_IDEMPOTENCY_TTL_HOURS", 48, "how long Idempotency-Keys are kept", minimum=24
     )
