@@ -126,7 +126,7 @@ class ScheduleStore:
         """Store a new schedule; ScheduleConflict if the tenant has one of that name."""
         created = self.create_missing(tenant, fields, now)
         if created is None:
-            raise ScheduleConflict(f"a schedule named {fields.name!r} exists")
+            raise ScheduleConflict("the tenant has a schedule of that name")
         return created
 
     def create_missing(self, tenant: str, fields: ScheduleFields, now: datetime) -> Schedule | None:
@@ -183,7 +183,7 @@ class ScheduleStore:
                     )
             except StoreError as exc:
                 if exc.sqlstate == UNIQUE_VIOLATION:
-                    raise ScheduleConflict(f"a schedule named {after.name!r} exists") from None
+                    raise ScheduleConflict("the tenant has a schedule of that name") from None
                 raise
         return self.get(tenant, schedule_id)
 
