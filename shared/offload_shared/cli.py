@@ -1,4 +1,4 @@
-"""`offload` command: database migrations and API keys."""
+"""`offload` command: database migrations, API keys and schedules."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from offload_shared import apikeys, migrate
+from offload_shared.catalog import get_spec
 from offload_shared.db import Database
-from offload_shared.errors import OffloadError
+from offload_shared.errors import ConfigError, OffloadError
+from offload_shared.schedules import DEFAULTS, Schedule, ScheduleStore
 from offload_shared.settings import Settings
 
 
@@ -57,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("id", type=uuid.UUID)
     rotate.add_argument("--grace", default="24h", metavar="DURATION", help="default: 24h")
+
+    schedules = sub.add_parser("schedules", help="a tenant's schedules (needs Postgres)")
+    schedules_sub = schedules.add_subparsers(dest="action", required=True)
+    install = schedules_sub.add_parser(
+        "install-defaults",
+        help="create the default schedules a tenant lacks (by name): cleanup-old-records "
+        "(cleanup.old_records, days_to_keep 90, daily at 02:00 UTC) and update-dashboard "
+        "(analytics.update_dashboard every 5 minutes); one it has is left as it is",
+    )
+    listed = schedules_sub.add_parser("list", help="list a tenant's schedules")
+    for command in (install, listed):
+        command.add_argument("--tenant", required=True)
+        command.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -92,9 +109,7 @@ def _api_key(db: Database, args: argparse.Namespace) -> None:
                 str(k.id), k.tenant, k.name or "-", k.prefix, ",".join(k.scopes),
                 _when(k.created_at), _when(k.expires_at), _when(k.last_used_at), k.state,
             ))  # fmt: skip
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        _table(rows)
     elif args.action == "revoke":
         tenant = apikeys.revoke_key(db, args.id)
         print(f"revoked API key {args.id} of tenant {tenant!r}")
@@ -103,6 +118,72 @@ def _api_key(db: Database, args: argparse.Namespace) -> None:
         print(f"rotated API key {args.id}; the old secret works until {_when(old_until)} UTC.")
         print("The new key is shown only once:")
         print(key)
+
+
+def _rule(s: Schedule) -> str:
+    return f"cron {s.cron!r} {s.timezone}" if s.cron else f"every {s.every_seconds} s"
+
+
+def _schedule_json(s: Schedule, **extra: object) -> str:
+    fields = ("id", "name", "task_name", "params", "priority", "cron", "every_seconds",
+              "timezone", "misfire", "enabled", "next_run_at", "last_run_at",
+              "last_task_status")  # fmt: skip
+    return json.dumps({**{f: getattr(s, f) for f in fields}, **extra}, default=_json)
+
+
+def _schedules(db: Database, args: argparse.Namespace) -> None:
+    if not apikeys.TENANT_PATTERN.match(args.tenant):
+        raise ConfigError("tenant must be 1-63 letters, digits, '.', '_' or '-'")
+    store = ScheduleStore(db)
+    if args.action == "install-defaults":
+        created = 0
+        now = datetime.now(UTC)
+        for default in DEFAULTS:
+            params = get_spec(default.task_name).load_params(default.params)
+            schedule = store.create_missing(args.tenant, replace(default, params=params), now)
+            created += schedule is not None
+            if args.json:
+                shown = schedule or _by_name(store, args.tenant, default.name)
+                print(_schedule_json(shown, created=schedule is not None))
+            elif schedule is not None:
+                print(f"created schedule {schedule.name!r} ({schedule.task_name}, "
+                      f"{_rule(schedule)}) for tenant {args.tenant!r}, "
+                      f"next run {_when(schedule.next_run_at)} UTC")  # fmt: skip
+            else:
+                print(f"schedule {default.name!r} exists for tenant {args.tenant!r}: left as it is")
+        if not args.json:
+            print(f"{created} schedule(s) created" if created else "nothing changed")
+    elif args.action == "list":
+        found = _all(store, args.tenant)
+        if args.json:
+            for s in found:
+                print(_schedule_json(s))
+            return
+        rows = [("ID", "NAME", "TASK", "RULE", "MISFIRE", "ENABLED", "NEXT RUN", "LAST RUN",
+                 "LAST STATUS")]  # fmt: skip
+        for s in found:
+            rows.append((
+                str(s.id), s.name, s.task_name, _rule(s), s.misfire, "yes" if s.enabled else "no",
+                _when(s.next_run_at), _when(s.last_run_at), s.last_task_status or "-",
+            ))  # fmt: skip
+        _table(rows)
+
+
+def _all(store: ScheduleStore, tenant: str) -> list[Schedule]:
+    found: list[Schedule] = []
+    while page := store.find(tenant, limit=200, offset=len(found)):
+        found += page
+    return found
+
+
+def _by_name(store: ScheduleStore, tenant: str, name: str) -> Schedule:
+    return next(s for s in _all(store, tenant) if s.name == name)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in migrate.migrate(settings.database_url, args.to):
                 print(line)
             print(f"schema at version {migrate.current_version(settings.database_url)}")
-        elif args.command == "api-key":
+        elif args.command in ("api-key", "schedules"):
             db = Database(settings.database_url, max_size=1)
             try:
-                _api_key(db, args)
+                (_api_key if args.command == "api-key" else _schedules)(db, args)
             finally:
                 db.close()
     except OffloadError as exc:

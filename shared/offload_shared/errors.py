@@ -8,9 +8,11 @@
     ├── NotFound                       nothing of that id for the caller's tenant  (API: 404)
     │   ├── TaskNotFound
     │   ├── ArtifactNotFound           the task produced no file (yet)
-    │   └── SnapshotNotFound           no analytics snapshot of that kind yet
+    │   ├── SnapshotNotFound           no analytics snapshot of that kind yet
+    │   └── ScheduleNotFound
     ├── Conflict                       the request does not fit the current state  (API: 409)
-    │   └── TaskConflict               e.g. cancelling a finished task
+    │   ├── TaskConflict               e.g. cancelling a finished task
+    │   └── ScheduleConflict           a schedule of that name exists for the tenant
     ├── InvalidRequest                 the request itself is wrong                 (API: 422)
     │   └── UnknownTask                the task name is not in the catalog
     ├── Unauthenticated                no key, or not a live one                   (API: 401)
@@ -47,6 +49,8 @@ __all__ = [
     "OffloadError",
     "PermanentTaskError",
     "RetryLater",
+    "ScheduleConflict",
+    "ScheduleNotFound",
     "SnapshotNotFound",
     "StoreError",
     "StoreUnavailable",
@@ -109,12 +113,20 @@ class SnapshotNotFound(NotFound):
     """No analytics snapshot of that kind has been computed yet."""
 
 
+class ScheduleNotFound(NotFound):
+    """No schedule with that id belongs to the caller's tenant."""
+
+
 class Conflict(OffloadError):
     """The request does not fit the current state of what it names."""
 
 
 class TaskConflict(Conflict):
     """The task is in a status that does not allow the requested transition."""
+
+
+class ScheduleConflict(Conflict):
+    """The tenant already has a schedule of that name."""
 
 
 class InvalidRequest(OffloadError):

@@ -145,8 +145,9 @@ class Settings:
         "OFFLOAD_MAX_BODY_BYTES", 1_048_576, "largest request body accepted", minimum=1
     )
     trusted_proxy_hops: int = setting(
-        "OFFLOAD_TRUSTED_PROXY_HOPS", 0, "proxies in front of the API that add X-Forwarded-For"
-    )
+        "OFFLOAD_TRUSTED_PROXY_HOPS", 0, "proxies in front of the API that add X-Forwarded-For",
+        shown="`0`; `1` in compose and Kubernetes",
+    )  # fmt: skip
     api_header_timeout_seconds: float = setting(
         "OFFLOAD_API_HEADER_TIMEOUT_SECONDS", 10.0, "time a client gets to send its headers"
     )
@@ -215,6 +216,10 @@ class Settings:
     republish_after_seconds: float = setting(
         "OFFLOAD_REPUBLISH_AFTER_SECONDS", 30.0, "the reconciliation's slow-walk window"
     )
+    schedule_misfire_grace_seconds: float = setting(
+        "OFFLOAD_SCHEDULE_MISFIRE_GRACE_SECONDS", 60.0,
+        "a schedule's fire time this late still fires; older ones follow its misfire policy",
+    )  # fmt: skip
     idempotency_ttl_hours: int = setting(
         "OFFLOAD_IDEMPOTENCY_TTL_HOURS", 48, "how long Idempotency-Keys are kept", minimum=24
     )

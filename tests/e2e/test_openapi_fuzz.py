@@ -1,8 +1,10 @@
 """schemathesis over the whole OpenAPI document, against the real API process with a valid key:
 no request it generates may get a server error, and every answer must match the document.
 
-The API runs alone (no workers) on a Redis database of its own, so the tasks the fuzzer enqueues
-never run; they are deleted afterwards, so no later scheduler republishes them. A fixed seed
+The API runs alone (no workers) on a Redis database and a Postgres database of its own, so the
+tasks the fuzzer enqueues never run and the schedules it creates never fire (no scheduler reads
+that database: the e2e stack's would fire them otherwise); both are dropped afterwards. The key
+has every scope, so the admin routes (schedules) are fuzzed too, not only refused. A fixed seed
 makes a failure reproducible: the output names the case and prints its curl command.
 """
 
@@ -12,11 +14,13 @@ import os
 import subprocess
 import time
 
+import psycopg
 import pytest
 import redis
 
 from offload_dev.procs import stop_all
-from offload_shared import apikeys
+from offload_shared import apikeys, migrate
+from offload_shared.db import Database
 from tests import services
 
 pytestmark = pytest.mark.e2e
@@ -35,12 +39,27 @@ SEED = "20261201"
 
 
 @pytest.fixture
-def fuzzed_api(infra, db, tmp_path):
+def fuzz_database(infra):
+    """A database of the fuzzer's own on the test server, migrated; dropped afterwards."""
+    name = f"offload_fuzz_{os.getpid()}"
+    base, _, _ = infra.database_url.rpartition("/")
+    with psycopg.connect(infra.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    migrate.migrate(url)
+    yield url
+    with psycopg.connect(infra.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fuzzed_api(infra, fuzz_database, tmp_path):
     tenant = f"fuzz-{os.getpid()}"
     redis_url = infra.other_redis_db(FUZZ_REDIS_DB)
     env = {
         **os.environ,
-        "DATABASE_URL": infra.database_url,
+        "DATABASE_URL": fuzz_database,
         "REDIS_URL": redis_url,
         "OFFLOAD_API_HOST": "127.0.0.1",
         "OFFLOAD_API_WORKERS": "1",
@@ -53,12 +72,12 @@ def fuzzed_api(infra, db, tmp_path):
         "OFFLOAD_BAD_AUTH_BURST": "100000",
     }
     child, url = services.start_api(env, tmp_path / "api.log")
+    db = Database(fuzz_database, max_size=1)
     try:
-        yield url, apikeys.create_key(db, tenant), tmp_path / "api.log"
+        yield url, apikeys.create_key(db, tenant, scopes=apikeys.SCOPES), tmp_path / "api.log"
     finally:
+        db.close()
         stop_all([child], timeout=20)
-        with db.connection() as conn:
-            conn.execute("DELETE FROM offload.tasks WHERE tenant = %s", [tenant])
         redis.Redis.from_url(redis_url).flushdb()
 
 

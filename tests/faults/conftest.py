@@ -27,10 +27,12 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_slate(db) -> None:
-    """The scheduler this suite starts relays and reaps database-wide, and earlier suites leave
-    pending and running tasks (some with params only their own fake actors understand) and
-    outbox rows in the shared test database: retire them before the first fault test."""
+    """The scheduler this suite starts relays, reaps and fires schedules database-wide, and
+    earlier suites leave pending and running tasks (some with params only their own fake actors
+    understand), outbox rows and perhaps schedules in the shared test database: retire them
+    before the first fault test."""
     with db.connection() as conn:
+        conn.execute("DELETE FROM offload.schedules")
         conn.execute(
             "UPDATE offload.tasks SET status = 'cancelled', completed_at = now()"
             " WHERE status IN ('pending', 'running')"

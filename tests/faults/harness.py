@@ -106,8 +106,8 @@ class System:
             argv = [str(BIN / f"offload-{kind}-worker")]
         return self._start(f"{kind}-worker", argv, ready=ready, **env)
 
-    def scheduler(self, **env: str) -> Child:
-        return self._start("scheduler", [str(BIN / "offload-scheduler")], **env)
+    def scheduler(self, *, ready: bool = True, **env: str) -> Child:
+        return self._start("scheduler", [str(BIN / "offload-scheduler")], ready=ready, **env)
 
     def api(self, **env: str) -> str:
         log = self.logs / f"{len(self.children) + len(self.servers):02d}-api.log"

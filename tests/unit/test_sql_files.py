@@ -11,13 +11,41 @@ PACKAGES = {  # each package with named SQL (queries.sql) and where its code is
     "offload_report_worker": ROOT / "services" / "report_worker" / "offload_report_worker",
     "offload_analytics_worker": ROOT / "services" / "analytics_worker" / "offload_analytics_worker",
 }
+# Named-statement files besides each package's queries.sql (transitions.sql is the state
+# machine's, checked below). A module reads one through `query = Queries(PACKAGE, "file.sql")`.
+FILES = {"offload_shared": ("queries.sql", "schedules.sql")}
 LOADERS = {"query": 0, "sql": 0, "fetch_all": 1}  # call -> position of the query's name
 
 
-def call_sites() -> set[tuple[str, str]]:
-    """(package, query name) of every query("name") in the code (a module's own package, or the
-    one its PACKAGE names), and of the analytics worker's sql("name") / fetch_all(conn, "name",
-    ...), read from the source."""
+def _own_file(tree: ast.Module) -> str:
+    """The file a module's query("name") reads: `query = Queries(..., "file.sql")`, else
+    queries.sql."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "query" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", None) == "Queries"
+            and len(node.value.args) > 1
+            and isinstance(node.value.args[1], ast.Constant)
+        ):
+            return str(node.value.args[1].value)
+    return "queries.sql"
+
+
+def defined_queries() -> set[tuple[str, str, str]]:
+    return {
+        (package, filename, name)
+        for package in PACKAGES
+        for filename in FILES.get(package, ("queries.sql",))
+        for name in sql.load(package, filename)
+    }
+
+
+def call_sites() -> set[tuple[str, str, str]]:
+    """(package, file, query name) of every query("name") in the code (a module's own package,
+    or the one its PACKAGE names; queries.sql or the file its `query` reads), and of the
+    analytics worker's sql("name") / fetch_all(conn, "name", ...), read from the source."""
     found = set()
     for package, folder in {**PACKAGES, "offload_api": ROOT / "services" / "api"}.items():
         for path in folder.rglob("*.py"):
@@ -28,6 +56,7 @@ def call_sites() -> set[tuple[str, str]]:
                  and isinstance(n.value, ast.Constant)),
                 package,
             )  # fmt: skip
+            filename = _own_file(tree)
             for node in ast.walk(tree):
                 if not isinstance(node, ast.Call):
                     continue
@@ -40,15 +69,14 @@ def call_sites() -> set[tuple[str, str]]:
                     continue
                 if name == "query" and len(node.args) > 1:
                     continue  # transitions.sql: checked against the state machine below
-                found.add((own, arg.value))
+                found.add((own, filename if name == "query" else "queries.sql", arg.value))
     return found
 
 
 def test_every_query_the_code_names_is_defined_in_its_package():
-    defined = {(package, name) for package in PACKAGES for name in sql.load(package)}
     sites = call_sites()
     assert len(sites) > 40  # the scan finds the call sites at all
-    assert sites - defined == set()
+    assert sites - defined_queries() == set()
 
 
 def test_every_defined_query_is_named_somewhere_in_its_package():
@@ -60,7 +88,8 @@ def test_every_defined_query_is_named_somewhere_in_its_package():
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
         }
-        assert set(sql.load(package)) - literals == set(), package
+        for filename in FILES.get(package, ("queries.sql",)):
+            assert set(sql.load(package, filename)) - literals == set(), (package, filename)
 
 
 def test_every_transition_of_the_state_machine_has_its_statement():

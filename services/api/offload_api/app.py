@@ -17,6 +17,7 @@ from offload_api import (
     limits,
     openapi,
     reports,
+    schedules,
     security_headers,
     services,
     tasks,
@@ -52,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(fanout.blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(analytics.blp)
+    api.register_blueprint(schedules.blp)
     api.register_blueprint(health.blp)
     openapi.publish_task_params(api)
     errors.init_app(app, api)

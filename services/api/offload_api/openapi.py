@@ -4,8 +4,9 @@ flask-smorest writes the document from the schemas; this adds what it cannot kno
 
 - an `operationId` on every operation, from its view and method (`TaskDetail.get` ->
   `getTaskDetail`);
-- each task's own params schema: the enqueue body is a `oneOf` with one variant per catalog
-  entry, told apart by `task_name` (a discriminator), and the report body one per `format`;
+- each task's own params schema: the enqueue body and the schedule body are each a `oneOf`
+  with one variant per catalog entry, told apart by `task_name` (a discriminator), and the
+  report body one per `format`;
   the schemas are those the API validates with (teams' own tasks included, as registered at
   start);
 - what Offload's own marshmallow fields and validators mean (an address or a list of them, a
@@ -22,6 +23,7 @@ from flask import Flask
 from flask_smorest import Api
 from marshmallow import fields
 
+from offload_api.schedule_schemas import ScheduleRequestSchema
 from offload_api.schemas import REPORT_TASKS, ReportRequestSchema, TaskParams
 from offload_shared.catalog import CATALOG, TaskSpec
 from offload_shared.params import SINGLE_LINE, Addresses, Scalar
@@ -67,26 +69,31 @@ def make_api(app: Flask) -> Api:
 
 
 def publish_task_params(api: Api) -> None:
-    """After the blueprints: one variant of the enqueue and report bodies per task."""
+    """After the blueprints: one variant of the enqueue, schedule and report bodies per task."""
     spec = api.spec
     schemas = spec.components.schemas
-    envelope = schemas["EnqueueRequest"]
-    variants = {name: _variant(spec, envelope, "task_name", name, task)
-                for name, task in sorted(CATALOG.items())}  # fmt: skip
-    schemas["EnqueueRequest"] = _one_of(variants, "task_name")
+    for body, kind in (("EnqueueRequest", "Enqueue"), (_component_name(ScheduleRequestSchema),
+                                                       "Schedule")):  # fmt: skip
+        envelope = schemas[body]
+        variants = {name: _variant(spec, envelope, "task_name", name, task, kind)
+                    for name, task in sorted(CATALOG.items())}  # fmt: skip
+        schemas[body] = _one_of(variants, "task_name")
 
     report = schemas[_component_name(ReportRequestSchema)]
-    variants = {kind: _variant(spec, report, "format", kind, CATALOG[name])
+    variants = {kind: _variant(spec, report, "format", kind, CATALOG[name], "Report")
                 for kind, name in sorted(REPORT_TASKS.items())}  # fmt: skip
     schemas[_component_name(ReportRequestSchema)] = _one_of(variants, "format")
 
 
-def _variant(spec: APISpec, envelope: dict[str, Any], key: str, value: str, task: TaskSpec) -> str:
-    """The envelope with `key` fixed to `value` and the task's params schema; its $ref."""
+def _variant(
+    spec: APISpec, envelope: dict[str, Any], key: str, value: str, task: TaskSpec, kind: str
+) -> str:
+    """The envelope with `key` fixed to `value` and the task's params schema, named
+    `<Task><kind>Request`; its $ref."""
     params = f"{_camel(task.name)}Params"
     if params not in spec.components.schemas:
         spec.components.schema(params, schema=task.params_schema)
-    name = f"{_camel(task.name)}{'Report' if key == 'format' else 'Enqueue'}Request"
+    name = f"{_camel(task.name)}{kind}Request"
     properties = {
         **envelope["properties"],
         key: {"type": "string", "enum": [value]},

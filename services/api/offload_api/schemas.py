@@ -63,7 +63,7 @@ class TaskParams(fields.Dict):
         return spec.load_params(value) if spec else value
 
 
-def _named_task(data: Mapping[str, Any]) -> TaskSpec | None:
+def named_task(data: Mapping[str, Any]) -> TaskSpec | None:
     name = data.get("task_name")
     return CATALOG.get(name) if isinstance(name, str) else None
 
@@ -78,7 +78,7 @@ class EnqueueRequestSchema(TaskOptionsSchema):
         validate=known_category,
         metadata={"description": "Optional; if given it must match the task's category"},
     )
-    params = TaskParams(_named_task, metadata={"description": "Validated per task"})
+    params = TaskParams(named_task, metadata={"description": "Validated per task"})
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _params_and_type(self, data: dict[str, Any], original: Any, **_: Any) -> None:

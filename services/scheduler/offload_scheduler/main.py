@@ -1,4 +1,5 @@
-"""`offload-scheduler`: the outbox relay, the reaper and housekeeping, run by one leader.
+"""`offload-scheduler`: schedules, the outbox relay, the reaper and housekeeping, run by one
+leader.
 
 Run several replicas for availability: only the holder of the leader lock works; the others
 wait and take over within a few seconds if it dies.
@@ -24,7 +25,9 @@ from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
 from offload_shared.errors import BrokerUnavailable, OffloadError
+from offload_shared.outbox import OutboxSweeper
 from offload_shared.publisher import Publisher
+from offload_shared.schedule_firing import fire_due
 from offload_shared.settings import Settings, load_or_exit
 from offload_shared.store import TaskStore
 
@@ -38,17 +41,21 @@ class Scheduler:
     def __init__(self, settings: Settings, beacon: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.beacon = beacon  # the health port's sign of life: one touch per turn of the loop
-        self.db = Database(settings.database_url, max_size=2, application_name="offload-scheduler")
+        # One connection for the loop, one for the outbox sweeper.
+        self.db = Database(settings.database_url, max_size=3, application_name="offload-scheduler")
         self.store = TaskStore(self.db)
         broker = make_broker(settings.redis, aging_seconds=settings.priority_aging_seconds)
         broker.redis.warn_if_evicting()
-        self.publisher = Publisher(broker)
+        # The sweeper deletes the outbox rows of the tasks schedules fired once they are
+        # published, as the API's does: the relay need not publish them again.
+        self.publisher = Publisher(broker, OutboxSweeper(self.db))
         self.reconciler = Reconciler(
             self.db, broker.redis, self.publisher, window_seconds=settings.republish_after_seconds
         )
         self._redis_away = False
         self.leader = LeaderLock(settings.database_url)
         self.artifacts = PostgresArtifacts(self.db, ttl=timedelta(days=settings.artifact_ttl_days))
+        self.grace = timedelta(seconds=settings.schedule_misfire_grace_seconds)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -61,6 +68,10 @@ class Scheduler:
                 continue
             now = time.monotonic()
             more = self._reconcile()
+            try:
+                fire_due(self.db, self.publisher, grace=self.grace)
+            except OffloadError as exc:
+                log.warning("firing schedules failed: %s", exc)
             try:
                 relay_once(self.db, self.publisher)
                 # Judge workers only after a whole lost-worker window as leader: right after

@@ -27,6 +27,16 @@ WHERE (tenant, key) IN (
     LIMIT 1000
 );
 
+-- name: forget_unfired_runs
+-- Schedule runs that enqueued nothing (params no longer valid) are kept 30 days; the others
+-- go with their task (cleanup.old_records) or their schedule.
+DELETE FROM offload.schedule_runs
+WHERE (schedule_id, fire_time) IN (
+    SELECT schedule_id, fire_time FROM offload.schedule_runs
+    WHERE task_id IS NULL AND error IS NOT NULL AND fired_at < now() - interval '30 days'
+    LIMIT 1000
+);
+
 -- name: pending_after
 -- Reconciliation: the next pending tasks after a cursor, in the order they became ready (the
 -- partial index tasks_pending_walk), at most `older_than_seconds` past due if that is given.

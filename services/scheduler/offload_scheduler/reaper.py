@@ -1,5 +1,6 @@
 """The reaper: tasks stuck in `running` whose worker is gone are sent round again (the `reap`
-transition); housekeeping of workers and idempotency keys."""
+transition); housekeeping of workers, idempotency keys and schedule runs that enqueued
+nothing."""
 
 from __future__ import annotations
 
@@ -26,3 +27,4 @@ def housekeeping(db: Database, *, idempotency_ttl_hours: int) -> None:
     with db.connection() as conn:
         conn.execute(query("forget_workers"))
         conn.execute(query("expire_idempotency_keys"), {"hours": idempotency_ttl_hours})
+        conn.execute(query("forget_unfired_runs"))

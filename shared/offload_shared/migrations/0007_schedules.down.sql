@@ -1,0 +1,2 @@
+DROP TABLE offload.schedule_runs;
+DROP TABLE offload.schedules;
