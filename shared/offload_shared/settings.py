@@ -145,9 +145,8 @@ class Settings:
         "OFFLOAD_MAX_BODY_BYTES", 1_048_576, "largest request body accepted", minimum=1
     )
     trusted_proxy_hops: int = setting(
-        "OFFLOAD_TRUSTED_PROXY_HOPS", 0, "proxies in front of the API that add X-Forwarded-For",
-        shown="`0`; `1` in compose and Kubernetes",
-    )  # fmt: skip
+        "OFFLOAD_TRUSTED_PROXY_HOPS", 0, "proxies in front of the API that add X-Forwarded-For"
+    )
     api_header_timeout_seconds: float = setting(
         "OFFLOAD_API_HEADER_TIMEOUT_SECONDS", 10.0, "time a client gets to send its headers"
     )
