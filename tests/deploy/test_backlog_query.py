@@ -1,6 +1,6 @@
 """The query KEDA polls to scale each worker counts that worker's backlog, on the real schema:
 ready, delayed or retry-waiting tasks due within 30 s, and running ones; nothing finished,
-nothing due later, nothing of another queue.
+nothing due later, nothing a task limit holds back, nothing of another queue.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from tests.deploy.conftest import DEPLOY
 
 INSERT = """
 INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, status,
-                           max_retries, time_limit_ms, created_at, next_attempt_at)
+                           max_retries, time_limit_ms, created_at, next_attempt_at, waiting)
 VALUES (%(id)s, 'backlog-test', 'x.y', 'x', %(queue)s, 5, %(status)s, 3, 1000,
-        now() - interval '1 minute', %(next)s)
+        now() - interval '1 minute', %(next)s, %(waiting)s)
 """
 
 
@@ -56,14 +56,27 @@ def test_the_backlog_query_counts_ready_delayed_soon_and_running_tasks(db, queri
         ("failed", None),
         ("cancelled", None),
     ]
+    held = ["rate_limit", "concurrency_limit"]  # held back by a task limit: no use scaling up
     with db.connection() as conn, conn.transaction():  # rolled back: nothing is left behind
         (before,) = conn.execute(queries[queue]).fetchone().values()
-        for status, next_at in counted + not_counted:
+        rows = [(s, n, None) for s, n in counted + not_counted] + [
+            ("pending", None, w) for w in held
+        ]
+        for status, next_at, waiting in rows:
             conn.execute(
-                INSERT, {"id": uuid.uuid4(), "queue": queue, "status": status, "next": next_at}
-            )
+                INSERT,
+                {"id": uuid.uuid4(), "queue": queue, "status": status, "next": next_at,
+                 "waiting": waiting},
+            )  # fmt: skip
         conn.execute(
-            INSERT, {"id": uuid.uuid4(), "queue": other, "status": "pending", "next": None}
+            INSERT,
+            {
+                "id": uuid.uuid4(),
+                "queue": other,
+                "status": "pending",
+                "next": None,
+                "waiting": None,
+            },
         )
         (after,) = conn.execute(queries[queue]).fetchone().values()
         assert after - before == len(counted)
