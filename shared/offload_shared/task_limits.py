@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from offload_shared.broker.layout import Limit
+
 __all__ = ["NO_LIMIT", "Rule", "TaskLimit", "by_queue", "parse", "resolve"]
 
 PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -120,11 +122,15 @@ def by_queue(
     actors: Iterable[tuple[str, str]],
     rules: Sequence[Rule],
     defaults: Mapping[str, TaskLimit | None],
-) -> dict[str, list[tuple[str, str, TaskLimit]]]:
-    """For (actor name, queue) pairs: queue -> [(actor, key, limit)] of the limited ones."""
-    out: dict[str, list[tuple[str, str, TaskLimit]]] = {}
+) -> dict[str, list[Limit]]:
+    """For (actor name, queue) pairs: queue -> the limits of its limited actors, as the broker's
+    claim script takes them."""
+    out: dict[str, list[Limit]] = {}
     for actor, queue in actors:
         found = resolve(actor, rules, defaults)
         if found is not None:
-            out.setdefault(queue, []).append((actor, *found))
+            key, limit = found
+            out.setdefault(queue, []).append(
+                Limit(actor, key, limit.rate_per_second, limit.burst, limit.concurrency)
+            )
     return out

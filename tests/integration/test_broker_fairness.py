@@ -8,6 +8,7 @@ import pytest
 
 from offload_shared.broker.layout import Limit, Outgoing, QueueKeys, RedisQueues, lease_member
 from tests.conftest import wait_for
+from tests.queues import ready_ids
 
 Q = "fair"
 ACTOR = "tests.limited"
@@ -73,7 +74,7 @@ def test_a_tenant_that_joins_late_alternates_rather_than_running_its_backlog_fir
 def test_sizes_and_ready_ids_count_every_tenant(queues):
     push(queues, message("a"), message("b"), message("b"))
     assert queues.sizes(Q).ready == 3
-    assert len(queues.ready_ids(Q)) == 3
+    assert len(ready_ids(queues.client, Q)) == 3
     fetch(queues, 3)
     assert queues.sizes(Q).ready == 0
     assert queues.client.exists(QueueKeys.of(Q).ready) == 0  # no tenant left in the rotation

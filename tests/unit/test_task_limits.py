@@ -2,6 +2,7 @@
 
 import pytest
 
+from offload_shared.broker.layout import Limit
 from offload_shared.errors import ConfigError
 from offload_shared.settings import Settings
 from offload_shared.task_limits import NO_LIMIT, Rule, TaskLimit, by_queue, parse, resolve
@@ -56,5 +57,5 @@ def test_limits_are_grouped_by_the_queue_of_each_actor():
     rules = parse("email.*=20/s")
     actors = [("email.send_notification", "email"), ("reports.generate_pdf", "reports")]
     assert by_queue(actors, rules, {}) == {
-        "email": [("email.send_notification", "email.*", TaskLimit(20.0))]
+        "email": [Limit("email.send_notification", "email.*", 20.0, 1, 0)]
     }

@@ -438,11 +438,6 @@ class RedisQueues:
         delayed, leased, parked, *ready = pipe.execute()
         return QueueSizes(sum(int(n) for n in ready), int(delayed), int(leased), int(parked))
 
-    def ready_ids(self, queue: str) -> list[str]:
-        """The ids in the queue's ready sets, tenant by tenant (for tests and tools)."""
-        k = self.keys(queue)
-        return [i for tenant in self._members(k.ready) for i in self._members(k.ready_of(tenant))]
-
     def _members(self, key: str) -> list[str]:
         return [m.decode() for m in cast("list[bytes]", self.client.zrange(key, 0, -1))]
 

@@ -286,14 +286,7 @@ def broker_limits(broker: Broker, settings: Settings) -> dict[str, list[Limit]]:
     catalog's defaults (task_limits.py)."""
     defaults = {name: spec.limit for name, spec in CATALOG.items()}
     actors = [(actor.actor_name, actor.queue_name) for actor in broker.actors.values()]
-    found = task_limits.by_queue(actors, settings.task_limits, defaults)
-    return {
-        queue: [
-            Limit(actor, key, limit.rate_per_second, limit.burst, limit.concurrency)
-            for actor, key, limit in rules
-        ]
-        for queue, rules in found.items()
-    }
+    return task_limits.by_queue(actors, settings.task_limits, defaults)
 
 
 def _policy(broker: Broker, task: Task) -> RetryPolicy:
