@@ -184,8 +184,8 @@ class Bench:
         return spawn(name, argv, env={**self.env, **env}, log_file=log_file, cwd=ROOT)
 
     @contextmanager
-    def worker(self, name: str, argv: list[str]) -> Iterator[Child]:
-        child = self.spawn(name, argv)
+    def worker(self, name: str, argv: list[str], **env: str) -> Iterator[Child]:
+        child = self.spawn(name, argv, **env)
         try:
             wait_until(lambda: _log_count(child, "is ready for action") >= PROCESSES, child, 60,
                        "its worker processes to boot")  # fmt: skip
@@ -194,7 +194,10 @@ class Bench:
             stop_all([child], timeout=30)
 
     def offload_worker(self) -> AbstractContextManager[Child]:
-        return self.worker("offload-worker", [sys.executable, "-m", "bench.noop_worker"])
+        # With a health port, as the images run it: its /metrics, and counting in
+        # prometheus_client's multiprocess mode, are part of the figures.
+        argv = [sys.executable, "-m", "bench.noop_worker"]
+        return self.worker("offload-worker", argv, OFFLOAD_HEALTH_PORT=str(free_port()))
 
     def dramatiq_worker(self) -> AbstractContextManager[Child]:
         argv = [str(BIN / "dramatiq"), "bench.bare_dramatiq", "-p", str(PROCESSES),

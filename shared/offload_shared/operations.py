@@ -24,6 +24,7 @@ from offload_shared.store import TaskFilter, TaskStore
 
 __all__ = [
     "BulkResult",
+    "OutboxLag",
     "QueueStats",
     "RunningTask",
     "TenantEvent",
@@ -32,6 +33,7 @@ __all__ = [
     "bulk_apply",
     "events_after",
     "latest_event_id",
+    "outbox_lag",
     "queue_stats",
     "throughput",
     "workers",
@@ -53,6 +55,7 @@ class QueueStats:
     delayed: int = 0  # pending, due later (a delay, or a retry's backoff)
     waiting: int = 0  # pending, held back by a rate or concurrency limit
     running: int = 0
+    backlog: int = 0  # what KEDA scales the queue's worker by: running, and ready within 30 s
     completed_last_hour: int = 0
     failed_last_hour: int = 0
     cancelled_last_hour: int = 0
@@ -167,6 +170,17 @@ def events_after(
         query("events_after"), {"tenant": tenant, "after_id": after_id, "limit": limit}
     )
     return [TenantEvent(**{**row, "status": TaskStatus(row["status"])}) for row in rows]
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    due: int  # rows the relay may publish (published ones wait for their sweep a moment)
+    lag_seconds: float  # how long the oldest due row has waited; 0 when none
+
+
+def outbox_lag(db: Database) -> OutboxLag:
+    row = db.fetch_one(query("outbox_lag"))
+    return OutboxLag(int(row["due"]), float(row["lag_seconds"])) if row else OutboxLag(0, 0.0)
 
 
 def latest_event_id(db: Database) -> int:

@@ -12,6 +12,11 @@ SELECT queue,
                         AND coalesce(next_attempt_at, created_at) > now()) AS delayed,
        count(*) FILTER (WHERE status = 'pending' AND waiting IS NOT NULL) AS waiting,
        count(*) FILTER (WHERE status = 'running') AS running,
+       -- What KEDA scales each worker by (deploy/k8s, its ScaledObject's query): running
+       -- tasks and pending ones due within 30 s that no limit holds back.
+       count(*) FILTER (WHERE status = 'running' OR (status = 'pending' AND waiting IS NULL
+                        AND coalesce(next_attempt_at, created_at) <= now() + interval '30 seconds'))
+           AS backlog,
        extract(epoch FROM now() - min(coalesce(next_attempt_at, created_at))
                FILTER (WHERE status = 'pending'
                        AND coalesce(next_attempt_at, created_at) <= now()))::float8
@@ -65,6 +70,13 @@ JOIN offload.tasks t ON t.id = e.task_id
 WHERE e.id > %(after_id)s AND t.tenant = %(tenant)s
 ORDER BY e.id
 LIMIT %(limit)s;
+
+-- name: outbox_lag
+-- Outbox rows due for the relay, and how long the oldest has waited (0 when none).
+SELECT count(*) AS due,
+       coalesce(extract(epoch FROM now() - min(available_at)), 0)::float8 AS lag_seconds
+FROM offload.outbox
+WHERE available_at <= now();
 
 -- name: latest_event_id
 SELECT coalesce(max(id), 0) AS id FROM offload.task_events;

@@ -1,4 +1,5 @@
-"""The health port of the workers and the scheduler: `GET /healthz` for Kubernetes probes.
+"""The health port of the workers and the scheduler: `GET /healthz` for Kubernetes probes, and
+`GET /metrics` for Prometheus (metrics.py: the service's counts and the Postgres gauges).
 
 Each process that must keep going (every Dramatiq worker process, the scheduler's loop) touches
 a beacon file on each turn of its loop, whether or not Postgres answered that turn. /healthz
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from offload_shared.metrics import CONTENT_TYPE
 
 __all__ = [
     "start",
@@ -87,28 +90,41 @@ def _touch(beacon: Path) -> None:
         log.warning("health beacon not written: %s", exc)
 
 
-def start(port: int, *, expected: int, stale_after: float) -> Beacons:
-    """Fresh beacons, and /healthz on `port` reporting them until the process exits."""
+def start(
+    port: int, *, expected: int, stale_after: float, metrics: Callable[[], bytes] | None = None
+) -> Beacons:
+    """Fresh beacons, and /healthz on `port` reporting them until the process exits (and
+    /metrics, the text `metrics()` returns)."""
     beacons = Beacons.fresh_dir(expected=expected, stale_after=stale_after)
-    serve(port, beacons)
+    serve(port, beacons, metrics)
     return beacons
 
 
-def serve(port: int, beacons: Beacons, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
-    """Serve /healthz on a daemon thread."""
+def serve(
+    port: int,
+    beacons: Beacons,
+    metrics: Callable[[], bytes] | None = None,
+    host: str = "0.0.0.0",  # noqa: S104
+) -> ThreadingHTTPServer:
+    """Serve /healthz (and /metrics) on a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?")[0] != "/healthz":
+            path = self.path.split("?")[0]
+            if path == "/metrics" and metrics is not None:
+                self._write(200, CONTENT_TYPE, metrics())
+            elif path == "/healthz":
+                healthy, body = beacons.report()
+                self._send(200 if healthy else 503, body)
+            else:
                 self._send(404, {"status": "not found"})
-                return
-            healthy, body = beacons.report()
-            self._send(200 if healthy else 503, body)
 
         def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
+            self._write(code, "application/json", json.dumps(body).encode())
+
+        def _write(self, code: int, content_type: str, data: bytes) -> None:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -119,5 +135,9 @@ def serve(port: int, beacons: Beacons, host: str = "0.0.0.0") -> ThreadingHTTPSe
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="offload-probe", daemon=True).start()
-    log.info("health port %d: GET /healthz", server.server_address[1])
+    log.info(
+        "health port %d: GET /healthz%s",
+        server.server_address[1],
+        ", /metrics" if metrics is not None else "",
+    )
     return server

@@ -141,6 +141,10 @@ class Settings:
     api_workers: int = setting("OFFLOAD_API_WORKERS", 1, "API processes", minimum=1)
     api_threads: int = setting("OFFLOAD_API_THREADS", 4, "threads per API process", minimum=1)
     api_access_log: bool = setting("OFFLOAD_API_ACCESS_LOG", False, "log every request")
+    metrics_token: str | None = setting(
+        "OFFLOAD_METRICS_TOKEN", None, "bearer token of the API's GET /metrics (unset: off)",
+        secret=True,
+    )  # fmt: skip
     max_body_bytes: int = setting(
         "OFFLOAD_MAX_BODY_BYTES", 1_048_576, "largest request body accepted", minimum=1
     )

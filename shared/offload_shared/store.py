@@ -14,6 +14,7 @@ from offload_shared import transitions as tr
 from offload_shared.db import Database, Json
 from offload_shared.errors import StoreError, TaskConflict, TaskNotFound
 from offload_shared.group_commit import Row, Write
+from offload_shared.metrics import counted
 from offload_shared.models import Task, TaskEvent, TaskStatus
 from offload_shared.sql import query
 
@@ -228,6 +229,7 @@ class TaskStore:
         finished task is a conflict."""
         task = _task(self.writer.write(tr.CANCEL, {"id": task_id, "tenant": tenant}))
         if task is not None:
+            _count_cancelled([task])
             return task
         current = self.get(tenant, task_id)
         if current.status is TaskStatus.RUNNING:  # a cancel was already requested
@@ -248,7 +250,9 @@ class TaskStore:
         """`cancel` for a batch in one statement: the tasks it changed (the others had
         finished, or a cancel was already requested)."""
         rows = self.writer.write_many(tr.CANCEL, [{"id": i, "tenant": tenant} for i in task_ids])
-        return [Task.from_row(row) for row in rows if row is not None]
+        tasks = [Task.from_row(row) for row in rows if row is not None]
+        _count_cancelled(tasks)
+        return tasks
 
     def resubmit_many(self, tenant: str, task_ids: Sequence[uuid.UUID]) -> list[Task]:
         """`resubmit` for a batch in one statement: the tasks it sent round again."""
@@ -282,19 +286,24 @@ class TaskStore:
     # the attempt was not running any more (cancelled, or given up on by the reaper).
 
     def complete(self, attempt: Task, result: Any) -> Write:
-        return self.writer.submit(tr.COMPLETE, {**_attempt(attempt), "result": result})
+        write = self.writer.submit(tr.COMPLETE, {**_attempt(attempt), "result": result})
+        return _counted(write, attempt, "completed")
 
     def retry_later(self, attempt: Task, error: str, delay_seconds: float) -> Task | None:
         """Back to pending for another attempt; None if a cancel was requested meanwhile."""
         row = {**_attempt(attempt), "error": _clip(error), "delay_seconds": delay_seconds}
-        return _task(self.writer.write(tr.RETRY, row))
+        again = _task(self.writer.write(tr.RETRY, row))
+        if again is not None:
+            counted().outcome(attempt, "retried")
+        return again
 
     def fail(self, attempt: Task, error: str) -> Write:
-        return self.writer.submit(tr.FAIL, {**_attempt(attempt), "error": _clip(error)})
+        write = self.writer.submit(tr.FAIL, {**_attempt(attempt), "error": _clip(error)})
+        return _counted(write, attempt, "failed")
 
     def stop(self, attempt: Task) -> Write:
         """A running task stopped after a cancel request: cancelled."""
-        return self.writer.submit(tr.STOP, _attempt(attempt))
+        return _counted(self.writer.submit(tr.STOP, _attempt(attempt)), attempt, "cancelled")
 
     def interrupt(self, attempt: Task) -> Task | None:
         """A shutdown cut the attempt short: pending again, no retry spent."""
@@ -326,7 +335,29 @@ class TaskStore:
             [row] = tr.REAP.run(
                 conn, lost_seconds=lost_seconds, overrun_seconds=overrun_seconds, limit=limit
             )
-        return Reaped(int(row["requeued"]), int(row["ended"]))
+        reaped = Reaped(int(row["requeued"]), int(row["ended"]))
+        counted().reaped.labels("requeued").inc(reaped.requeued)
+        counted().reaped.labels("ended").inc(reaped.ended)
+        return reaped
+
+
+def _counted(write: Write, attempt: Task, outcome: str) -> Write:
+    """Count the attempt's outcome once its write lands (not if the attempt was no longer
+    its own, nor if the write failed)."""
+
+    def landed(done: Write) -> None:
+        if done.error is None and done.result is not None:
+            counted().outcome(attempt, outcome)
+
+    write.then(landed)
+    return write
+
+
+def _count_cancelled(tasks: Sequence[Task]) -> None:
+    """Pending tasks cancelled at once (a running one's cancel counts when it stops)."""
+    for task in tasks:
+        if task.status is TaskStatus.CANCELLED:
+            counted().outcome(task, "cancelled")
 
 
 def _created(news: Sequence[NewTask], rows: list[Row], created: list[Row]) -> list[Task]:

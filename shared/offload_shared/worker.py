@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq import Broker
 from dramatiq.middleware import TimeLimit
 
-from offload_shared import probe
+from offload_shared import gauges, metrics, probe
 from offload_shared.broker import make_broker
 from offload_shared.catalog import TaskSpec, get_spec
 from offload_shared.context import TaskContext
@@ -144,11 +144,14 @@ def run_worker(module: str, queue: str) -> None:
     probe_broker.redis.warn_if_evicting()
     probe_broker.close()
     if settings.health_port:
-        # Served by this, Dramatiq's main process; its worker processes touch the beacons.
+        # Served by this, Dramatiq's main process; its worker processes touch the beacons and
+        # count in the metrics directory (made before Dramatiq forks them).
+        metrics.use_multiprocess(f"{queue}-worker")
         beacons = probe.start(
             settings.health_port,
             expected=settings.worker_processes,
             stale_after=settings.health_stale_seconds,
+            metrics=gauges.scrape(settings),
         )
         os.environ[probe.DIR_ENV] = str(beacons.directory)
     args = make_argument_parser().parse_args(

@@ -1,6 +1,7 @@
 """The query KEDA polls to scale each worker counts that worker's backlog, on the real schema:
 ready, delayed or retry-waiting tasks due within 30 s, and running ones; nothing finished,
-nothing due later, nothing a task limit holds back, nothing of another queue.
+nothing due later, nothing a task limit holds back, nothing of another queue. The metrics'
+offload_queue_backlog gives the same count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import psycopg
 import pytest
 import yaml
 
+from offload_shared.sql import query
 from tests.deploy.conftest import DEPLOY
+
+BACKLOG = query("queue_backlog", filename="operations.sql")
 
 INSERT = """
 INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, status,
@@ -80,4 +84,7 @@ def test_the_backlog_query_counts_ready_delayed_soon_and_running_tasks(db, queri
         )
         (after,) = conn.execute(queries[queue]).fetchone().values()
         assert after - before == len(counted)
+        # The metrics' offload_queue_backlog is the same figure (operations.sql).
+        [metric] = [r for r in conn.execute(BACKLOG, {"tenant": None}) if r["queue"] == queue]
+        assert metric["backlog"] == after
         raise psycopg.Rollback  # ends the transaction quietly

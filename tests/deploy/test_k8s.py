@@ -153,22 +153,36 @@ def test_each_service_has_a_disruption_budget(built):
         assert any(b["spec"]["selector"]["matchLabels"] == selects for b in budgets.values()), name
 
 
-def test_only_the_api_takes_ingress(built):
+def test_only_the_api_takes_ingress_and_prometheus_reaches_the_health_ports(built):
     _, _, objects = built
     policies = of_kind(objects, "NetworkPolicy").values()
     deny = of_kind(objects, "NetworkPolicy")["offload-deny-ingress"]["spec"]
     assert deny["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "offload"}
     assert "ingress" not in deny
     assert deny["policyTypes"] == ["Ingress"]
-    open_to = set()
+    open_to: dict[str, list] = {}
     for name, deployment in offload_deployments(objects).items():
         labels = deployment["spec"]["template"]["metadata"]["labels"].items()
-        if any(
-            p["spec"].get("ingress") and p["spec"]["podSelector"]["matchLabels"].items() <= labels
-            for p in policies
-        ):
-            open_to.add(name)
-    assert open_to == {"offload-api"}
+        for p in policies:
+            if (
+                p["spec"].get("ingress")
+                and p["spec"]["podSelector"]["matchLabels"].items() <= labels
+            ):
+                open_to.setdefault(name, []).extend(p["spec"]["ingress"])
+    assert [rule["ports"] for rule in open_to.pop("offload-api")] == [
+        [{"port": "http", "protocol": "TCP"}]
+    ]
+    monitoring = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert set(open_to) == {"offload-email-worker", "offload-report-worker",
+                            "offload-analytics-worker", "offload-scheduler"}  # fmt: skip
+    for name, rules in open_to.items():
+        assert rules == [{"from": monitoring, "ports": [{"port": "health", "protocol": "TCP"}]}], (
+            name
+        )
+        annotations = offload_deployments(objects)[name]["spec"]["template"]["metadata"]
+        assert annotations["annotations"]["prometheus.io/path"] == "/metrics", name
 
 
 def test_each_worker_scales_on_its_own_queue_backlog(built):
@@ -198,8 +212,11 @@ def test_the_migration_job_runs_offload_migrate_and_services_wait_for_it(built):
         assert init["command"] == ["offload", "migrate", "--check"], name
 
 
-def test_the_hpa_component_replaces_keda_with_plain_autoscalers(tool, tmp_path):
-    overlay = tmp_path / "with-hpa"
+@pytest.mark.parametrize("component", ["hpa", "hpa-backlog"])
+def test_the_hpa_components_replace_keda_with_plain_autoscalers(tool, tmp_path, component):
+    """hpa scales on CPU; hpa-backlog on the figure KEDA uses, offload_queue_backlog (the
+    gauge every /metrics serves), with the ScaledObjects' targets per replica."""
+    overlay = tmp_path / f"with-{component}"
     overlay.mkdir()
 
     def rel(path: Path) -> str:  # kustomize takes relative paths only
@@ -207,7 +224,7 @@ def test_the_hpa_component_replaces_keda_with_plain_autoscalers(tool, tmp_path):
 
     (overlay / "kustomization.yaml").write_text(
         f"resources: [{rel(DEPLOY / 'k8s/overlays/prod')}]\n"
-        f"components: [{rel(DEPLOY / 'k8s/components/hpa')}]\n"
+        f"components: [{rel(DEPLOY / 'k8s/components' / component)}]\n"
     )
     result = run(
         tool("kubectl"), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(overlay)
@@ -221,6 +238,26 @@ def test_the_hpa_component_replaces_keda_with_plain_autoscalers(tool, tmp_path):
         for h in of_kind(objects, "HorizontalPodAutoscaler").values()
     }
     assert targets == set(WORKERS)
+    base = [
+        d for f in (DEPLOY / "k8s/base").glob("*.yaml") for d in yaml.safe_load_all(f.read_text())
+    ]
+    keda = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["triggers"][0]["metadata"]
+        for o in of_kind([d for d in base if d], "ScaledObject").values()
+    }
+    for h in of_kind(objects, "HorizontalPodAutoscaler").values():
+        name = h["spec"]["scaleTargetRef"]["name"]
+        [metric] = h["spec"]["metrics"]
+        if component == "hpa":
+            assert metric["type"] == "Resource", name
+            continue
+        assert metric["type"] == "External", name
+        assert metric["external"]["metric"] == {
+            "name": "offload_queue_backlog",
+            "selector": {"matchLabels": {"queue": WORKERS[name]}},
+        }
+        target = metric["external"]["target"]
+        assert target == {"type": "AverageValue", "averageValue": keda[name]["targetQueryValue"]}
     (overlay / "built.yaml").write_text(result.stdout)
     validated = run(tool("kubernetes-validate"), "--strict", "--quiet", str(overlay / "built.yaml"))
     assert validated.returncode == 0, validated.stdout + validated.stderr

@@ -49,7 +49,8 @@ def scoped_clients(app, db, tenant):
 def test_only_the_probes_and_the_api_documents_are_public(routes):
     public = {url for _, url, _, scope in routes if scope == PUBLIC}
     docs = {"/docs", "/docs/init.js", "/docs/page.css", "/docs/static/x"}  # Swagger UI (docs.py)
-    assert public == {"/healthz", "/readyz", "/openapi.json", "/static/x"} | docs
+    metrics = {"/metrics"}  # no API key: a token of its own (test_api_metrics.py)
+    assert public == {"/healthz", "/readyz", "/openapi.json", "/static/x"} | docs | metrics
 
 
 def test_reads_need_read_and_writes_need_enqueue_or_admin(routes):
@@ -92,7 +93,8 @@ def test_every_protected_route_answers_401_without_a_key(routes, app):
 def test_public_routes_need_no_key(routes, app):
     c = app.test_client()
     for method, url, endpoint, needed in routes:
-        if needed == PUBLIC and endpoint not in ("static", "docs.static"):  # no file "x"
+        # No file "x"; /metrics is off (404) without OFFLOAD_METRICS_TOKEN.
+        if needed == PUBLIC and endpoint not in ("static", "docs.static", "metrics.scrape"):
             assert c.open(url, method=method).status_code == 200, url
 
 
@@ -120,7 +122,9 @@ def test_the_openapi_document_states_each_operations_scope(routes, app):
             if method != "parameters":
                 documented[(method.upper(), path)] = operation
     served = [
-        r for r in routes if r[2].partition(".")[0] not in ("api-docs", "docs") and r[2] != "static"
+        r
+        for r in routes
+        if r[2].partition(".")[0] not in ("api-docs", "docs", "metrics") and r[2] != "static"
     ]
     assert len(documented) == len(served)
     for (method, path), operation in documented.items():

@@ -15,6 +15,7 @@ from offload_api import (
     fanout,
     health,
     limits,
+    metrics,
     openapi,
     reports,
     schedules,
@@ -46,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
     load_modules(settings.task_modules)  # a team's own tasks, before any request
+    metrics.init_app(app)  # first: its hooks time the others too
     limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
     api = openapi.make_api(app)

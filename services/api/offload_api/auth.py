@@ -25,8 +25,8 @@ PUBLIC = "public"
 UNDECLARED = "admin"  # fail closed
 RETRY_AFTER = {"description": "whole seconds, at least 1", "schema": {"type": "integer"}}
 # flask-smorest's OpenAPI document, /docs (docs.py: the page and Swagger UI's packaged files),
-# Flask's static files: no key needed.
-PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs"})
+# Flask's static files: no key needed. /metrics (metrics.py) checks a token of its own.
+PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs", "metrics"})
 PUBLIC_ENDPOINTS = frozenset({"static"})
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import sys
 
+from offload_shared import metrics
 from offload_shared.settings import Settings, load_or_exit
 
 # On SIGTERM, requests in flight get this long (keep it below terminationGracePeriodSeconds).
@@ -67,4 +68,5 @@ def argv(settings: Settings) -> list[str]:
 
 def main() -> None:
     command = argv(load_or_exit("offload-api"))
+    metrics.use_multiprocess("api")  # granian's worker processes count in one directory
     os.execv(command[0], command)  # noqa: S606 - replaces this process with granian

@@ -11,6 +11,7 @@ from offload_shared.apikeys import ApiKey, KeyResolver
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
+from offload_shared.gauges import PostgresFigures
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.publisher import Publisher
 from offload_shared.ratelimit import Bucket, RateLimiter
@@ -49,6 +50,7 @@ class Services:
     artifacts: ArtifactStore
     limiter: RateLimiter
     limits: Limits
+    figures: PostgresFigures  # what GET /metrics reads from Postgres
 
     def close(self) -> None:
         self.keys.flush()  # the last-used times noted since the last write
@@ -74,6 +76,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
         artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
         limiter=RateLimiter(broker.client),  # the broker's connection pool, no second one
         limits=Limits(settings),
+        figures=PostgresFigures(db, lost_seconds=settings.worker_lost_seconds),
     )
     app.extensions["offload"] = services
     return services

@@ -20,7 +20,7 @@ from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import housekeeping, reap_once
 from offload_scheduler.reconcile import Reconciler
 from offload_scheduler.relay import relay_once
-from offload_shared import probe
+from offload_shared import gauges, probe
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
@@ -117,7 +117,10 @@ def main() -> None:
     beacon = None
     if settings.health_port:
         beacons = probe.start(
-            settings.health_port, expected=1, stale_after=settings.health_stale_seconds
+            settings.health_port,
+            expected=1,
+            stale_after=settings.health_stale_seconds,
+            metrics=gauges.scrape(settings),
         )
         beacon = functools.partial(beacons.touch, "scheduler")
     scheduler = Scheduler(settings, beacon)

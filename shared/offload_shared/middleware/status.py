@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +55,7 @@ from offload_shared.errors import (
     WorkerShutdown,
 )
 from offload_shared.group_commit import Write
+from offload_shared.metrics import counted
 from offload_shared.models import Task
 from offload_shared.publisher import Publisher
 from offload_shared.settings import Settings
@@ -69,6 +71,7 @@ STORE_OUTAGE_REDELIVERY_MS = 5_000
 class _Run:
     ctx: TaskContext
     result: Any = None  # what the task function returned (recorded with the outcome)
+    began: float = field(default_factory=time.monotonic)
 
 
 _CURRENT: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("offload_run", default=None)
@@ -182,6 +185,10 @@ class TaskStatusMiddleware(Middleware):
             checkpoint=functools.partial(_checkpoint, store, task.id),
         )
         _CURRENT.set(_Run(ctx))
+        if task.started_at is not None:
+            due = task.next_attempt_at or task.created_at
+            wait = max(0.0, (task.started_at - due).total_seconds())
+            counted().queue_wait.labels(task.queue, task.task_name).observe(wait)
         self.runtime.get().started(task.id)  # last: abortable (the heartbeat) from here on
 
     def _begin_late(self, message: Leased, task: Task) -> None:
@@ -229,6 +236,8 @@ class TaskStatusMiddleware(Middleware):
         if run is None or str(run.ctx.task.id) != message.message_id:
             return
         task, result = run.ctx.task, run.result
+        ran = time.monotonic() - run.began
+        counted().run_time.labels(task.queue, task.task_name).observe(ran)
         if exception is not None and not isinstance(exception, TaskCancelled | WorkerShutdown):
             log.warning(
                 "task %s (%s) attempt %d raised %s",
