@@ -17,6 +17,7 @@ from offload_api import (
     limits,
     openapi,
     reports,
+    request_id,
     schedules,
     security_headers,
     services,
@@ -46,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
     load_modules(settings.task_modules)  # a team's own tasks, before any request
+    request_id.init_app(app)  # first: every answer and line below has the request's id
     limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
     api = openapi.make_api(app)

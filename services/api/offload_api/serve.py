@@ -25,12 +25,17 @@ the front's own bounds (an 8 KiB target, 16 KiB of headers), so that a request o
 the JSON 414 or 431 and only one far larger meets granian's bare answer; each connection reading
 its headers holds at most about that much. Bodies are unaffected: they stream through the
 buffer to the front.
+
+Logs: granian's own lines (its process and each worker's) go through Python's logging as
+`--log-config` sets it up (granian_logging.json: the root handler of offload_shared.logs, in
+OFFLOAD_LOG_FORMAT), at OFFLOAD_LOG_LEVEL; wsgi.py configures the rest of each worker.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib.resources import files
 
 from offload_shared.settings import Settings, load_or_exit
 
@@ -40,6 +45,8 @@ SHUTDOWN_SECONDS = 30
 HEADER_TIMEOUT_RANGE_MS = (1, 60_000)
 # granian's read buffer per HTTP/1 connection, which the request line and headers must fit.
 HEADER_BUFFER_BYTES = 65_536
+# granian's logging (a dictConfig): offload_shared.logs' handler and formatter.
+LOG_CONFIG = files("offload_api") / "granian_logging.json"
 
 
 def header_timeout_ms(settings: Settings) -> int:
@@ -60,6 +67,8 @@ def argv(settings: Settings) -> list[str]:
         "--http1-buffer-size", str(HEADER_BUFFER_BYTES),
         "--respawn-failed-workers",
         "--workers-kill-timeout", str(SHUTDOWN_SECONDS),
+        "--log-config", str(LOG_CONFIG),
+        "--log-level", settings.log_level,
         "--access-log" if settings.api_access_log else "--no-access-log",
         "offload_api.wsgi:front",
     ]  # fmt: skip
