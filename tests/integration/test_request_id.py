@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from offload_shared import logs
+from offload_shared import apikeys, logs
 from offload_shared.store import TaskStore
 
 EMAIL = {
@@ -143,3 +143,42 @@ def test_every_line_logged_for_a_request_carries_its_id_and_none_after(make_api,
     assert any("outbox" in message for message, _ in during)
     assert all(fields == {"request_id": "log-1"} for _, fields in during)
     assert after == ("after the request", None)
+
+
+def test_a_manual_schedule_run_stores_the_run_now_request_id(app, db, tenant):
+    admin = app.test_client()
+    key = apikeys.create_key(db, tenant, scopes=apikeys.SCOPES)
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    body = {"name": "logs", "task_name": "analytics.update_dashboard", "every_seconds": 300}
+    try:
+        schedule = admin.post("/api/schedules", json=body).get_json()
+        run = admin.post(
+            f"/api/schedules/{schedule['schedule_id']}/run-now",
+            headers={"X-Request-ID": "manual-1"},
+        ).get_json()
+        assert stored_request_id(db, tenant, run["task_id"]) == "manual-1"
+    finally:
+        with db.connection() as conn:
+            conn.execute("DELETE FROM offload.schedules WHERE tenant = %s", [tenant])
+
+
+def test_the_access_log_has_a_line_per_request_with_its_id(make_api, api_key, caplog):
+    client = make_api(OFFLOAD_API_ACCESS_LOG="true").test_client()
+    with caplog.at_level(logging.INFO, logger="offload_api.access"):
+        client.get(
+            "/api/tasks/?status=pending",
+            headers={"X-Request-ID": "access-1", "Authorization": f"Bearer {api_key}"},
+        )
+        client.get("/api/nowhere", headers={"X-Request-ID": "access-2"})
+    lines = [getattr(r, logs.EXTRA) for r in caplog.records if r.name == "offload_api.access"]
+    assert [(x["request_id"], x["method"], x["path"], x["status"]) for x in lines] == [
+        ("access-1", "GET", "/api/tasks/", 200),
+        ("access-2", "GET", "/api/nowhere", 404),
+    ]
+    assert all(x["duration_ms"] >= 0 for x in lines)
+
+
+def test_without_the_setting_there_is_no_access_log(client, caplog):
+    with caplog.at_level(logging.INFO, logger="offload_api.access"):
+        client.get("/healthz")
+    assert [r for r in caplog.records if r.name == "offload_api.access"] == []

@@ -28,7 +28,9 @@ buffer to the front.
 
 Logs: granian's own lines (its process and each worker's) go through Python's logging as
 `--log-config` sets it up (granian_logging.json: the root handler of offload_shared.logs, in
-OFFLOAD_LOG_FORMAT), at OFFLOAD_LOG_LEVEL; wsgi.py configures the rest of each worker.
+OFFLOAD_LOG_FORMAT), at OFFLOAD_LOG_LEVEL; wsgi.py configures the rest of each worker. granian's
+access log stays off: the app writes one (OFFLOAD_API_ACCESS_LOG, access_log.py) whose lines
+carry the request id.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def argv(settings: Settings) -> list[str]:
         "--workers-kill-timeout", str(SHUTDOWN_SECONDS),
         "--log-config", str(LOG_CONFIG),
         "--log-level", settings.log_level,
-        "--access-log" if settings.api_access_log else "--no-access-log",
+        "--no-access-log",  # the app writes its own, with the request id (access_log.py)
         "offload_api.wsgi:front",
     ]  # fmt: skip
 
