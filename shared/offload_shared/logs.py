@@ -209,8 +209,8 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         return
     name = args.thread.name if args.thread is not None else "?"
     logging.getLogger("offload").critical(
-        "uncaught %s in thread %s",
-        args.exc_type.__name__,
+        "Exception in thread %s: uncaught %s",  # the words of Python's own report
         name,
+        args.exc_type.__name__,
         exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
     )

@@ -171,7 +171,7 @@ def test_configure_replaces_earlier_handlers_and_takes_warnings_and_crashes(
     lines = [orjson.loads(x) for x in err.getvalue().splitlines()]
     assert [line["logger"] for line in lines] == ["py.warnings", "offload"]
     assert "careful" in lines[0]["message"]
-    assert lines[1]["message"] == "uncaught ZeroDivisionError in thread doomed"
+    assert lines[1]["message"] == "Exception in thread doomed: uncaught ZeroDivisionError"
     assert "ZeroDivisionError" in lines[1]["exc"]
 
 
