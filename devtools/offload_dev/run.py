@@ -29,6 +29,7 @@ from offload_dev.procs import (
     stop_all,
     wait_until,
 )
+from offload_shared import logs
 
 log = logging.getLogger("offload_dev")
 
@@ -78,6 +79,8 @@ def prepare_env(state_dir: Path) -> dict[str, str]:
     if not env["API_PORT"].isdigit():
         raise ProcessError(f"API_PORT must be a port number, not {env['API_PORT']!r}")
     env.setdefault("OFFLOAD_API_HOST", "127.0.0.1")  # a dev server stays on this machine
+    # Readable lines in a terminal; deployments keep the default, one JSON object per line.
+    env["OFFLOAD_LOG_FORMAT"] = env.get("OFFLOAD_LOG_FORMAT") or "text"
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -154,8 +157,10 @@ def run(state_dir: Path, children: list[Child]) -> int:
 
 
 def main() -> int:
-    fmt = f"{'offload-dev':<16} | %(message)s"
-    logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stdout)
+    # Its own lines sit among the services' output it relays as `NAME | line`: text, so prefixed.
+    logs.configure(
+        "offload-dev", "text", text_format=f"{'offload-dev':<16} | %(message)s", stream=sys.stdout
+    )
     # SIGINT too, explicitly: started from a shell that ignores it (a background job of a
     # non-interactive shell), Python would leave it ignored and Ctrl-C would do nothing.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -43,8 +43,10 @@ def new_task(
     priority: int | None = None,
     max_retries: int | None = None,
     delay_seconds: float | None = None,
+    request_id: str | None = None,
 ) -> NewTask:
-    """A task row for `spec`; `params` must already have passed `spec.load_params`."""
+    """A task row for `spec`; `params` must already have passed `spec.load_params`.
+    `request_id`: the API request's id, when one enqueues it (kept on the row, in its logs)."""
     return NewTask(
         tenant=tenant,
         task_name=spec.name,
@@ -55,6 +57,7 @@ def new_task(
         max_retries=spec.default_max_retries if max_retries is None else max_retries,
         time_limit_ms=spec.time_limit_ms,
         delay_seconds=delay_seconds or None,
+        request_id=request_id,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import LiteralString, cast
 
 from offload_shared.db import connect, wrap_exceptions
@@ -36,15 +37,21 @@ class Migration:
     down: LiteralString
 
 
-def available() -> list[Migration]:
-    folder = resources.files("offload_shared").joinpath("migrations")
+def available(folder: Traversable | None = None) -> list[Migration]:
+    """The package's migrations (or `folder`'s), by version. Two names for one version (two
+    branches that each added one) are refused, not one of them silently dropped."""
+    folder = folder or resources.files("offload_shared").joinpath("migrations")
     found: dict[int, dict[str, LiteralString]] = {}
     names: dict[int, str] = {}
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         match = _FILE.match(entry.name)
         if match:
             version = int(match[1])
-            names[version] = match[2]
+            if names.setdefault(version, match[2]) != match[2]:
+                raise RuntimeError(
+                    f"migrations {version:04d}_{names[version]} and {version:04d}_{match[2]} "
+                    "have the same version: renumber one"
+                )
             text = cast(LiteralString, entry.read_text(encoding="utf-8"))
             found.setdefault(version, {})[match[3]] = text
     migrations = []

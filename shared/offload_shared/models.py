@@ -67,6 +67,7 @@ class Task(FromRow):
     cancel_requested_at: datetime | None = None
     worker_id: uuid.UUID | None = None
     waiting: str | None = None  # a pending task held back by a limit: 'rate_limit', ...
+    request_id: str | None = None  # the X-Request-ID of the API request that enqueued it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

@@ -128,11 +128,13 @@ def fire(
     fired_at: datetime,
     manual: bool = False,
     strict: bool = False,
+    request_id: str | None = None,
 ) -> Fired | None:
     """Record the run of `fire_time` and enqueue its task, inside `conn`'s transaction; None if
     that fire time has a run already (nothing is enqueued then). Params that no longer
     validate make a run without a task, unless `strict`: then ValidationError (or UnknownTask)
-    is raised and the caller's transaction should roll back."""
+    is raised and the caller's transaction should roll back. `request_id`: a manual run's API
+    request (a scheduled run has none)."""
     error = None
     try:
         spec = get_spec(schedule.task_name)
@@ -154,7 +156,9 @@ def fire(
         return None
     task = None
     if error is None:
-        new = new_task(spec, schedule.tenant, params, priority=schedule.priority)
+        new = new_task(
+            spec, schedule.tenant, params, priority=schedule.priority, request_id=request_id
+        )
         task = enqueue_in_transaction(conn, new)
         conn.execute(
             query("set_run_task"),
@@ -173,7 +177,13 @@ def fire(
     return Fired(run, task)
 
 
-def fire_now(db: Database, tenant: str, schedule_id: uuid.UUID, now: datetime) -> Fired:
+def fire_now(
+    db: Database,
+    tenant: str,
+    schedule_id: uuid.UUID,
+    now: datetime,
+    request_id: str | None = None,
+) -> Fired:
     """A manual run (POST .../run-now): fired at once through the same path, with fire time
     `now`, whether the schedule is paused or not; its next_run_at is left as it is. Raises
     ScheduleNotFound, and ValidationError or UnknownTask if its params no longer validate
@@ -182,7 +192,10 @@ def fire_now(db: Database, tenant: str, schedule_id: uuid.UUID, now: datetime) -
     fire_time = now if now.microsecond else now + timedelta(microseconds=1)
     with db.transaction() as conn:
         schedule = ScheduleStore.lock(conn, tenant, schedule_id)
-        fired = fire(conn, schedule, fire_time, fired_at=now, manual=True, strict=True)
+        fired = fire(
+            conn, schedule, fire_time, fired_at=now, manual=True, strict=True,
+            request_id=request_id,
+        )  # fmt: skip
         if fired is None:
             raise ScheduleConflict("the schedule has a run at this very instant; try again")
     return fired

@@ -25,6 +25,8 @@ from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
 __all__ = [
+    "LogFormat",
+    "LogLevel",
     "Setting",
     "Settings",
     "SmtpSettings",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 T = TypeVar("T")
 SMTP_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -135,6 +139,12 @@ class Settings:
     )
     redis_sentinel_password: str | None = setting(
         "OFFLOAD_REDIS_SENTINEL_PASSWORD", None, "the sentinels' own password", secret=True
+    )
+    log_format: LogFormat = setting(
+        "OFFLOAD_LOG_FORMAT", "json", "`json` (one object per line) or `text`"
+    )
+    log_level: LogLevel = setting(
+        "OFFLOAD_LOG_LEVEL", "info", "lowest level logged", shown="`INFO`"
     )
     api_host: str = setting("OFFLOAD_API_HOST", "0.0.0.0", "interface the API listens on")  # noqa: S104
     api_port: int = setting("API_PORT", 8000, "port the API listens on", minimum=1)

@@ -54,6 +54,7 @@ class NewTask:
     max_retries: int
     time_limit_ms: int
     delay_seconds: float | None = None
+    request_id: str | None = None  # the API request's X-Request-ID (offload_api/request_id.py)
 
     def row(self) -> dict[str, Any]:
         return {**self.__dict__, "id": uuid.uuid4()}
@@ -67,7 +68,7 @@ class NewTask:
             params=self.params, result=None, error_message=None, progress=0, attempts=0,
             retry_count=0, max_retries=self.max_retries, time_limit_ms=self.time_limit_ms,
             created_at=created["created_at"], next_attempt_at=created["next_attempt_at"],
-            started_at=None, completed_at=None,
+            started_at=None, completed_at=None, request_id=self.request_id,
         )  # fmt: skip
 
 

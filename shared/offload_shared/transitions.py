@@ -86,7 +86,8 @@ class Transition:
 
 CREATE = Transition("create", (), (P,), (
     "id", "tenant", "task_name", "task_type", "queue", "priority", "params", "max_retries",
-    "time_limit_ms", "delay_seconds"), returns_tasks=True, publishes=True)  # fmt: skip
+    "time_limit_ms", "delay_seconds", "request_id",
+), returns_tasks=True, publishes=True)  # fmt: skip
 CLAIM = Transition("claim", (P,), (R,), ("id", "worker_id"), returns_tasks=True, publishes=False,
                    landed="claimed")  # fmt: skip
 # A worker's outcomes name the attempt they end: (the task's id, its attempts, the worker).

@@ -14,12 +14,12 @@ WITH i AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS i(id uuid, tenant text, task_name text, task_type text, queue text,
              priority smallint, params jsonb, max_retries integer, time_limit_ms integer,
-             delay_seconds float8)
+             delay_seconds float8, request_id text)
 ), t AS (
     INSERT INTO offload.tasks (id, tenant, task_name, task_type, queue, priority, params,
-                               max_retries, time_limit_ms, next_attempt_at)
+                               max_retries, time_limit_ms, next_attempt_at, request_id)
     SELECT id, tenant, task_name, task_type, queue, priority, params, max_retries,
-           time_limit_ms, now() + make_interval(secs => delay_seconds)
+           time_limit_ms, now() + make_interval(secs => delay_seconds), request_id
     FROM i
     RETURNING *
 ), e AS (

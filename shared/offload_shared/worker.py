@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq import Broker
 from dramatiq.middleware import TimeLimit
 
-from offload_shared import gauges, metrics, probe
+from offload_shared import gauges, logs, metrics, probe
 from offload_shared.broker import make_broker
 from offload_shared.catalog import TaskSpec, get_spec
 from offload_shared.context import TaskContext
@@ -132,13 +132,18 @@ def task_actor(
     return decorate
 
 
-def run_worker(module: str, queue: str) -> None:
-    """Run the Dramatiq CLI for one worker service: its actors module, its one queue."""
+def run_worker(module: str, queue: str, service: str | None = None) -> None:
+    """Run the Dramatiq CLI for one worker service: its actors module, its one queue;
+    `service` names it in the logs (default `QUEUE-worker`)."""
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    load_or_exit(f"offload-{queue}-worker")  # a malformed value: one line, exit 2
+    service = service or f"{queue}-worker"
+    load_or_exit(f"offload-{service}")  # a malformed value: one line, exit 2
     settings = worker_settings()
+    # Before Dramatiq forks: its worker processes inherit this (it is told not to set up its
+    # own), and write through their sys.stderr, the pipe its main process copies out.
+    logs.configure(service, settings.log_format, settings.log_level)
     os.environ[QUEUE_ENV] = queue
     probe_broker = make_broker(settings.redis)
     probe_broker.redis.warn_if_evicting()
@@ -167,6 +172,7 @@ def run_worker(module: str, queue: str) -> None:
             # left just before it. Keep it below the Kubernetes termination grace period.
             "--worker-shutdown-timeout",
             str(int(settings.worker_shutdown_seconds * 1000)),
+            "--skip-logging",
         ]
     )
     raise SystemExit(dramatiq_main(args))

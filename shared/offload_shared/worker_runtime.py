@@ -9,11 +9,13 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dramatiq.middleware.threading import raise_thread_exception
 
+from offload_shared import logs
 from offload_shared.errors import OffloadError
 from offload_shared.group_commit import GroupCommit
 from offload_shared.outbox import OutboxSweeper
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Running:
     thread: int  # threading.get_ident() of the thread running the task
+    log_fields: Mapping[str, Any] | None = None  # its lines' fields, for lines about it elsewhere
     aborted: bool = False
 
 
@@ -45,7 +48,7 @@ class WorkerRuntime:
     def started(self, task_id: uuid.UUID) -> None:
         """This thread runs `task_id` now (the status middleware says so once it is claimed)."""
         with self._lock:
-            self._threads[task_id] = _Running(threading.get_ident())
+            self._threads[task_id] = _Running(threading.get_ident(), logs.current_fields())
 
     def finished(self, task_id: uuid.UUID) -> None:
         """This thread is done with `task_id` (ran it, or skipped a duplicate of it: another
@@ -62,6 +65,13 @@ class WorkerRuntime:
         """Task id -> the ident of the thread running it."""
         with self._lock:
             return {task_id: r.thread for task_id, r in self._threads.items()}
+
+    def log_fields(self, task_id: uuid.UUID) -> Mapping[str, Any] | None:
+        """The log fields of the task's run here (logs.task_fields), for a line another thread
+        writes about it (`extra={logs.EXTRA: ...}`)."""
+        with self._lock:
+            running = self._threads.get(task_id)
+            return None if running is None else running.log_fields
 
     def abort(self, task_id: uuid.UUID, exc: type[BaseException]) -> bool:
         """Raise `exc` in the thread running `task_id`, once per run (a later attempt of the

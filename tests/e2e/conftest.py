@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+import redis
 import requests
 from aiosmtpd.controller import Controller
 
@@ -30,6 +35,9 @@ class Stack:
     workers: dict[str, Child]
     db: Database
     children: list[Child] = field(default_factory=list)
+    logs: Path = Path()  # each process's output: NAME.log
+    # Secrets in the stack's settings that no output may show (tests/e2e/test_logs.py).
+    canaries: dict[str, str] = field(default_factory=dict)
 
     def client(self, tenant: str) -> requests.Session:
         session = requests.Session()
@@ -44,16 +52,66 @@ class Stack:
         self.workers[worker].send(signal.SIGCONT)
 
 
+def canary() -> str:
+    return f"canary{uuid.uuid4().hex}"
+
+
+def _with_password(url: str, password: str, user: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or user}:{password}@{host}"))
+
+
+def _postgres_takes(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _redis_takes(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=5).ping())
+    except redis.RedisError:
+        return False
+
+
+def secret_settings(infra) -> tuple[dict[str, str], dict[str, str]]:
+    """The stack's URLs with a canary password each where the servers let one through (trust
+    auth ignores it; a Redis without a password takes any for its `default` user), and canary
+    passwords the stack has but never uses: (settings, canaries)."""
+    canaries = {
+        "OFFLOAD_SMTP_PASSWORD": canary(),  # no OFFLOAD_SMTP_USERNAME: never sent
+        "OFFLOAD_REDIS_SENTINEL_PASSWORD": canary(),  # not a Sentinel URL: never sent
+    }
+    settings = {"DATABASE_URL": infra.database_url, "REDIS_URL": infra.redis_url, **canaries}
+    for name, user, takes in (
+        ("DATABASE_URL", "postgres", _postgres_takes),
+        ("REDIS_URL", "default", _redis_takes),
+    ):
+        secret = canary()
+        url = _with_password(settings[name], secret, user)
+        if urlsplit(settings[name]).password is None and takes(url):
+            settings[name] = url
+            canaries[name] = secret
+    return settings, canaries
+
+
 @pytest.fixture(scope="session")
 def stack(infra, db, tmp_path_factory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("e2e-logs")
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
+    secrets, canaries = secret_settings(infra)
     env = {
         **os.environ,
-        "DATABASE_URL": infra.database_url,
-        "REDIS_URL": infra.redis_url,
+        **secrets,
+        "OFFLOAD_LOG_FORMAT": "json",
+        "OFFLOAD_LOG_LEVEL": "info",
+        "OFFLOAD_API_ACCESS_LOG": "true",
+        "OFFLOAD_SYNC_ALLOWED_HOSTS": "127.0.0.1",
         "OFFLOAD_API_HOST": "127.0.0.1",
         "OFFLOAD_API_WORKERS": "1",
         "OFFLOAD_SMTP_HOST": "127.0.0.1",
@@ -77,7 +135,7 @@ def stack(infra, db, tmp_path_factory) -> Iterator[Stack]:
             wait_until(lambda h=health: services.answers(h), child, 60, "its /healthz")
         wait_until(lambda: services.answers(f"{url}/readyz"), api, 60, "the API to be ready")
         workers = dict(zip(WORKERS, children[: len(WORKERS)], strict=True))
-        yield Stack(url, mailbox, workers, db, children)
+        yield Stack(url, mailbox, workers, db, children, logs, canaries)
     finally:
         for child in children:
             child.send(signal.SIGCONT)

@@ -6,6 +6,7 @@ and the client address the API counts failed authentications by is the one nginx
 from __future__ import annotations
 
 import json
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -116,6 +117,39 @@ def test_every_refusal_has_the_json_error_shape(proxied_api, request_bytes, code
     status, headers, body = raw_request(proxied_api.port, request_bytes)
     assert_error_shape(status, headers, body, code)
     assert headers["server"] == ["nginx"]  # server_tokens off: no version
+    assert len(headers["x-request-id"]) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"][0])  # nginx made one
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("via-proxy.1:a_B", True), ("a" * 128, True), ("a" * 129, False), ("has space", False)],
+)
+def test_the_request_id_goes_through_to_the_app_and_back_or_is_replaced(
+    proxied_api, key, sent, kept
+):
+    headers = {"Authorization": f"Bearer {key}", "X-Request-ID": sent}
+    created = requests.post(
+        f"{proxied_api.url}/api/tasks/enqueue", json=EMAIL, headers=headers, timeout=10
+    )
+    assert created.status_code == 202
+    answered = created.raw.headers.getlist("X-Request-ID")
+    assert len(answered) == 1
+    if kept:
+        assert answered == [sent]
+    else:
+        assert answered[0] != sent
+        assert re.fullmatch(r"[0-9a-f]{32}", answered[0])
+    assert created.json()["request_id"] == answered[0]  # the one the app stored
+
+
+def test_nginx_own_refusals_keep_a_sane_request_id(proxied_api):
+    request = (
+        b"POST /api/tasks/enqueue HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"X-Request-ID: big-1\r\nContent-Length: 2000000\r\n\r\n" + b"a" * 2_000_000
+    )
+    status, headers, _ = raw_request(proxied_api.port, request)
+    assert (status, headers["x-request-id"]) == (413, ["big-1"])
 
 
 def test_the_app_answers_through_the_proxy_with_its_own_headers_once(proxied_api, key):

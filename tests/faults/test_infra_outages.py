@@ -146,7 +146,8 @@ def test_r4b_delayed_tasks_survive_a_redis_outage(system, db, tenant, tmp_path, 
         publisher.close()
     server.stop()
     # Down until the worker's consumer has found it gone.
-    wait_for(lambda: log_says(worker, "(faults)] [CRITICAL] Consumer encountered"), timeout=20)
+    consumer_lost = '"level":"CRITICAL","logger":"dramatiq.worker.ConsumerThread(faults)"'
+    wait_for(lambda: log_says(worker, consumer_lost), timeout=20)
     server.start()
     back = time.time()
     wait_for(lambda: status_counts(db, tenant).get("completed") == R4B_TASKS, timeout=30)

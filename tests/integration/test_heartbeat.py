@@ -3,6 +3,7 @@ survives a duplicate delivery, and every run of a task can be aborted, not only 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from offload_shared import logs
 from offload_shared.catalog import get_spec
 from offload_shared.enqueue import new_task
 from offload_shared.errors import TaskCancelled
@@ -111,3 +113,25 @@ def test_a_task_aborted_once_can_be_aborted_again_on_its_next_run(db, tenant, ru
     wait_for(lambda: again.outcome, timeout=10)
     store.stop(second).wait()
     assert (run.outcome, again.outcome) == ("aborted", "aborted")
+
+
+def test_the_abort_line_written_by_the_heartbeat_carries_the_tasks_log_fields(
+    db, tenant, runtime, heartbeat, caplog
+):
+    store = TaskStore(db)
+    task = running_with_cancel(store, runtime, tenant)
+
+    class BoundRun(Run):  # as the status middleware runs it: the task's fields bound first
+        def run(self) -> None:
+            logs.bind(logs.task_fields(task))
+            super().run()
+
+    run = BoundRun(runtime, task.id)
+    with caplog.at_level(logging.WARNING, logger="offload_shared.middleware.heartbeat"):
+        run.start()
+        run.started_work.wait(5)
+        heartbeat.after_worker_boot(None, None)  # type: ignore[arg-type]
+        wait_for(lambda: run.outcome, timeout=10)
+    store.stop(task).wait()
+    [line] = [r for r in caplog.records if "ignored its cancel request" in r.getMessage()]
+    assert getattr(line, logs.EXTRA) == logs.task_fields(task)

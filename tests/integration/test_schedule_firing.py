@@ -64,7 +64,7 @@ def set_next_run(db, schedule_id, at):
 
 def runs_of(db, schedule_id):
     return db.fetch_all(
-        "SELECT r.*, t.params, t.priority, t.status FROM offload.schedule_runs r "
+        "SELECT r.*, t.params, t.priority, t.status, t.request_id FROM offload.schedule_runs r "
         "LEFT JOIN offload.tasks t ON t.id = r.task_id "
         "WHERE r.schedule_id = %s ORDER BY r.fire_time",
         [schedule_id],
@@ -86,6 +86,7 @@ def test_a_due_schedule_fires_its_task_with_history_and_outbox_rows_and_publishe
     [run] = runs_of(db, schedule.id)
     assert (run["fire_time"], run["manual"], run["error"]) == (due, False, None)
     assert (run["params"], run["priority"], run["status"]) == ({"days_to_keep": 7}, 6, "pending")
+    assert run["request_id"] is None  # no request asked for it
     events = db.fetch_all("SELECT status FROM offload.task_events WHERE task_id = %s",
                           [run["task_id"]])  # fmt: skip
     assert [e["status"] for e in events] == ["pending"]

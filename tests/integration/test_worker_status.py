@@ -1,16 +1,20 @@
 """The status middleware around real actors: StubBroker for wiring, real Redis for delivery."""
 
 import dataclasses
+import logging
 import threading
 import time
 
+import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from marshmallow import Schema
 
+from offload_shared import logs
 from offload_shared.catalog import CATALOG, RetryPolicy, get_spec, register
 from offload_shared.enqueue import new_task, submit
 from offload_shared.errors import PermanentTaskError, RetryLater
+from offload_shared.middleware.status import TaskStatusMiddleware
 from offload_shared.publisher import Publisher
 from offload_shared.store import TaskStore
 from offload_shared.worker import task_actor, worker_middleware
@@ -251,3 +255,43 @@ def test_an_unregistered_task_type_keeps_the_policy_it_was_declared_with(
     Publisher(redis_broker).publish([task])
     done = wait_for(lambda: finished(db, tenant, task))
     assert (done.status, done.attempts, done.retry_count) == ("failed", 1, 0)
+
+
+def test_every_line_logged_while_a_task_runs_carries_its_fields_until_its_outcome(
+    db, tenant, redis_broker, run_worker
+):
+    seen: list[tuple[str, object]] = []
+
+    class Keep(logging.Handler):  # reads the fields as the formatter does, in the emitting thread
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.startswith(("tests.", "offload_shared.middleware")):
+                seen.append((record.getMessage(), logs.current_fields()))
+
+    @task_actor("email.send_notification", broker=redis_broker)
+    def send(ctx):
+        logging.getLogger("tests.the_task").warning("from the task's own code")
+        raise RuntimeError("no")  # then the middleware's own line about the attempt
+
+    class AfterTheOutcome(dramatiq.Middleware):  # its after-hook runs after the status one's
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            seen.append(("after the outcome, in the worker thread", logs.current_fields()))
+
+    redis_broker.add_middleware(AfterTheOutcome(), before=TaskStatusMiddleware)
+    keep = Keep(logging.WARNING)
+    logging.getLogger().addHandler(keep)
+    try:
+        run_worker(redis_broker)
+        task = enqueue(db, redis_broker, tenant, max_retries=0, request_id="req-w")
+        done = wait_for(lambda: finished(db, tenant, task))
+        wait_for(lambda: len(seen) >= 3)
+    finally:
+        logging.getLogger().removeHandler(keep)
+    fields = {
+        "task_id": str(task.id), "task_name": "email.send_notification", "tenant": tenant,
+        "attempt": 1, "queue": "email", "request_id": "req-w",
+    }  # fmt: skip
+    assert done.status == "failed"
+    assert seen[0] == ("from the task's own code", fields)
+    assert "raised RuntimeError" in seen[1][0]
+    assert seen[1][1] == fields
+    assert seen[2] == ("after the outcome, in the worker thread", None)

@@ -158,3 +158,12 @@ def test_dev_api_key_is_created_then_reused_while_active(tmp_path, fake_bin, mon
     key_file.write_text("ofk_saved\n")
     monkeypatch.setattr(api_key, "key_is_active", lambda url, key: key == "ofk_saved")
     assert api_key.dev_api_key(fake_bin / "offload", env, key_file) == "ofk_saved"
+
+
+def test_the_services_it_starts_log_text_unless_the_user_chose_a_format(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/offload")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.delenv("OFFLOAD_LOG_FORMAT", raising=False)
+    assert run.prepare_env(tmp_path)["OFFLOAD_LOG_FORMAT"] == "text"
+    monkeypatch.setenv("OFFLOAD_LOG_FORMAT", "json")
+    assert run.prepare_env(tmp_path)["OFFLOAD_LOG_FORMAT"] == "json"

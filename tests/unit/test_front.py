@@ -5,6 +5,7 @@ import asyncio
 import json
 from types import SimpleNamespace
 
+from offload_api import request_id
 from offload_api.front import BODY_REFUSED, BufferedFront
 
 
@@ -83,3 +84,23 @@ def test_what_escapes_the_app_is_a_json_500_not_a_bare_one():
     assert ("content-type", "application/json") in headers
     assert json.loads(body) == {"code": 500, "status": "Internal Server Error",
                                 "message": "internal error"}  # fmt: skip
+
+
+def test_the_front_500_carries_the_request_id_the_app_chose_or_a_fresh_one():
+    def app(environ, start_response):
+        environ[request_id.ENVIRON_KEY] = "chosen-by-the-app"  # as its before_request hook does
+        raise RuntimeError("an error handler that itself failed")
+
+    def early(environ, start_response):
+        raise RuntimeError("before the app's hooks ran")
+
+    answers = []
+    for wsgi_app, sent in ((app, []), (early, [("x-request-id", "client-1")])):
+        front = BufferedFront(wsgi_app, threads=1, max_body=100, body_timeout=1)
+        answer = Answer()
+        get = scope(sent)
+        get.method = "GET"
+        asyncio.run(front.__rsgi__(get, answer))
+        [(_, headers, _)] = answer.sent
+        answers.append([v for k, v in headers if k == "x-request-id"])
+    assert answers == [["chosen-by-the-app"], ["client-1"]]

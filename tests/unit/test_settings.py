@@ -81,6 +81,8 @@ SPECIAL = {
     "OFFLOAD_SMTP_PORT": "2525",
     "OFFLOAD_IDEMPOTENCY_TTL_HOURS": "72",
     "OFFLOAD_TASK_LIMITS": "email.*=10/s",
+    "OFFLOAD_LOG_FORMAT": "text",
+    "OFFLOAD_LOG_LEVEL": "debug",
 }
 
 

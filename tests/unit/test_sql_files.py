@@ -1,6 +1,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 from offload_shared import migrate, sql, transitions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +105,10 @@ def test_every_migration_has_up_and_down_in_sequence():
     migrations = migrate.available()
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
     assert all(m.up.strip() and m.down.strip() for m in migrations)
+
+
+def test_two_migrations_with_one_version_are_refused_not_merged(tmp_path):
+    for name in ("0001_a.up.sql", "0001_a.down.sql", "0001_b.up.sql", "0001_b.down.sql"):
+        (tmp_path / name).write_text("SELECT 1;")
+    with pytest.raises(RuntimeError, match="0001_a and 0001_b have the same version"):
+        migrate.available(tmp_path)

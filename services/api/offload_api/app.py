@@ -8,6 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from offload_api import (
+    access_log,
     analytics,
     auth,
     docs,
@@ -18,6 +19,7 @@ from offload_api import (
     metrics,
     openapi,
     reports,
+    request_id,
     schedules,
     security_headers,
     services,
@@ -47,7 +49,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     settings: Settings = app.config.get("OFFLOAD_SETTINGS") or Settings.from_env()
     load_modules(settings.task_modules)  # a team's own tasks, before any request
-    metrics.init_app(app)  # first: its hooks time the others too
+    request_id.init_app(app)  # first: every answer and line below has the request's id
+    metrics.init_app(app)  # next: its hooks time the others too
+    access_log.init_app(app, settings.api_access_log)
     limits.init_app(app, settings.max_body_bytes, settings.api_body_timeout_seconds)
 
     api = openapi.make_api(app)

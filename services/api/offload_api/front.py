@@ -28,6 +28,9 @@ from typing import Any, Protocol
 
 from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
 
+from offload_api import request_id
+from offload_shared import logs
+
 log = logging.getLogger(__name__)
 
 # The environ key the app reads: the status (413, 408, 400, 414 or 431) a request was refused with.
@@ -88,8 +91,12 @@ class BufferedFront:
         try:
             status, headers, chunks = await loop.run_in_executor(self.pool, self._call, environ)
         except Exception:  # Flask answers a view's errors; this is what escaped it
-            log.exception("the app raised outside its error handlers")
-            proto.response_bytes(500, INTERNAL_ERROR_HEADERS, INTERNAL_ERROR)
+            rid = request_id.of_environ(environ)
+            log.exception(
+                "the app raised outside its error handlers", extra={logs.EXTRA: {"request_id": rid}}
+            )
+            headers = [*INTERNAL_ERROR_HEADERS, (request_id.HEADER.lower(), rid)]
+            proto.response_bytes(500, headers, INTERNAL_ERROR)
             return
         if isinstance(chunks, list):
             proto.response_bytes(status, headers, b"".join(chunks))

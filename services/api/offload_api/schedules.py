@@ -15,6 +15,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import ValidationError
 
+from offload_api import request_id
 from offload_api.auth import requires, tenant
 from offload_api.json_codec import Blueprint
 from offload_api.schedule_schemas import (
@@ -146,7 +147,7 @@ class ScheduleRunNow(MethodView):
         validate against the task are a 422 naming the field, and nothing is enqueued."""
         svc = services()
         try:
-            fired = fire_now(svc.db, tenant(), schedule_id, _now())
+            fired = fire_now(svc.db, tenant(), schedule_id, _now(), request_id.current())
         except ValidationError as err:
             _refuse({"params": err.messages}, "the params no longer validate against the task")
         if fired.task is not None:

@@ -220,6 +220,10 @@ class TaskSchema(Schema):
         },
     )
     cancel_requested_at = fields.DateTime(allow_none=True)
+    request_id = fields.String(
+        allow_none=True,
+        metadata={"description": "the X-Request-ID of the API request that enqueued the task"},
+    )
 
 
 class TaskFilterSchema(Schema):

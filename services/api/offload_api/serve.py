@@ -25,12 +25,19 @@ the front's own bounds (an 8 KiB target, 16 KiB of headers), so that a request o
 the JSON 414 or 431 and only one far larger meets granian's bare answer; each connection reading
 its headers holds at most about that much. Bodies are unaffected: they stream through the
 buffer to the front.
+
+Logs: granian's own lines (its process and each worker's) go through Python's logging as
+`--log-config` sets it up (granian_logging.json: the root handler of offload_shared.logs, in
+OFFLOAD_LOG_FORMAT), at OFFLOAD_LOG_LEVEL; wsgi.py configures the rest of each worker. granian's
+access log stays off: the app writes one (OFFLOAD_API_ACCESS_LOG, access_log.py) whose lines
+carry the request id.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib.resources import files
 
 from offload_shared import metrics
 from offload_shared.settings import Settings, load_or_exit
@@ -41,6 +48,8 @@ SHUTDOWN_SECONDS = 30
 HEADER_TIMEOUT_RANGE_MS = (1, 60_000)
 # granian's read buffer per HTTP/1 connection, which the request line and headers must fit.
 HEADER_BUFFER_BYTES = 65_536
+# granian's logging (a dictConfig): offload_shared.logs' handler and formatter.
+LOG_CONFIG = files("offload_api") / "granian_logging.json"
 
 
 def header_timeout_ms(settings: Settings) -> int:
@@ -61,7 +70,9 @@ def argv(settings: Settings) -> list[str]:
         "--http1-buffer-size", str(HEADER_BUFFER_BYTES),
         "--respawn-failed-workers",
         "--workers-kill-timeout", str(SHUTDOWN_SECONDS),
-        "--access-log" if settings.api_access_log else "--no-access-log",
+        "--log-config", str(LOG_CONFIG),
+        "--log-level", settings.log_level,
+        "--no-access-log",  # the app writes its own, with the request id (access_log.py)
         "offload_api.wsgi:front",
     ]  # fmt: skip
 

@@ -7,6 +7,7 @@ creates nothing); with a different request it is a 422.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask_smorest import abort
 
+from offload_api import request_id
 from offload_api.auth import tenant
 from offload_api.schemas import OPTIONS, BatchEnqueuedSchema, TaskSchema
 from offload_api.services import services
@@ -75,6 +77,8 @@ def record(
     repeat, `response_of` the answer a retry replays. Nothing to record means nothing to
     remember."""
     svc = services()
+    rid = request_id.current()
+    news = [dataclasses.replace(new, request_id=rid) for new in news]
     key = request.headers.get(HEADER)
     if key is None or not news:
         if key is not None:

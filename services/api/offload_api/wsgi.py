@@ -3,11 +3,12 @@ serves (`granian --interface rsgi offload_api.wsgi:front`, see serve.py and fron
 
 from offload_api.app import create_app
 from offload_api.front import BufferedFront
-from offload_api.services import services
+from offload_shared import logs
+from offload_shared.settings import Settings
 
-app = create_app()
-with app.app_context():
-    _settings = services().settings
+_settings = Settings.from_env()
+logs.configure("api", _settings.log_format, _settings.log_level)  # in each granian worker
+app = create_app({"OFFLOAD_SETTINGS": _settings})
 front = BufferedFront(
     app,
     threads=_settings.api_threads,

@@ -4,4 +4,4 @@ from offload_shared.worker import run_worker
 
 
 def main() -> None:
-    run_worker("offload_report_worker.actors", queue="reports")
+    run_worker("offload_report_worker.actors", queue="reports", service="report-worker")

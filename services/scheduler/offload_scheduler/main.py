@@ -20,7 +20,7 @@ from offload_scheduler.leader import LeaderLock
 from offload_scheduler.reaper import housekeeping, reap_once
 from offload_scheduler.reconcile import Reconciler
 from offload_scheduler.relay import relay_once
-from offload_shared import gauges, probe
+from offload_shared import gauges, logs, probe
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import make_broker
 from offload_shared.db import Database
@@ -112,8 +112,8 @@ class Scheduler:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_or_exit("offload-scheduler")
+    logs.configure("scheduler", settings.log_format, settings.log_level)
     beacon = None
     if settings.health_port:
         beacons = probe.start(

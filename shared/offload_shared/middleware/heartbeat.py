@@ -20,6 +20,7 @@ from typing import Any
 from dramatiq import Broker
 from dramatiq.middleware import Middleware
 
+from offload_shared import logs
 from offload_shared.errors import OffloadError, TaskCancelled, WorkerShutdown
 from offload_shared.sql import query
 from offload_shared.worker_runtime import RuntimeHolder
@@ -87,11 +88,19 @@ class HeartbeatMiddleware(Middleware):
             log.warning("heartbeat not written: %s", exc)
             return
         for row in overdue:
+            fields = runtime.log_fields(row["id"])
             if runtime.abort(row["id"], TaskCancelled):
-                log.warning("task %s ignored its cancel request; aborted it", row["id"])
+                log.warning(
+                    "task %s ignored its cancel request; aborted it", row["id"],
+                    extra={logs.EXTRA: fields},
+                )  # fmt: skip
 
     def _interrupt_remaining(self) -> None:
         runtime = self.runtime.get()
         for task_id in runtime.running():
+            fields = runtime.log_fields(task_id)
             if runtime.abort(task_id, WorkerShutdown):
-                log.warning("task %s still running at the shutdown bound; requeueing it", task_id)
+                log.warning(
+                    "task %s still running at the shutdown bound; requeueing it", task_id,
+                    extra={logs.EXTRA: fields},
+                )  # fmt: skip

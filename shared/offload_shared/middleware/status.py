@@ -36,7 +36,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware, SkipMessage
 
-from offload_shared import task_limits
+from offload_shared import logs, task_limits
 from offload_shared.artifacts import PostgresArtifacts
 from offload_shared.broker import (
     RECHECK_AFTER_SECONDS,
@@ -174,6 +174,9 @@ class TaskStatusMiddleware(Middleware):
         task = message.admitted if batch else self._claim(message)
         if task is None:
             raise SkipMessage("task is not pending (cancelled, finished or running elsewhere)")
+        # Every line this thread logs until the outcome is written carries the task's fields
+        # (cleared in after_process_message or after_skip_message, which always follow).
+        logs.bind(logs.task_fields(task))
         if isinstance(message, Leased) and message.waited() > RECHECK_AFTER_SECONDS:
             self._begin_late(message, task)
         store = self.store
@@ -217,6 +220,7 @@ class TaskStatusMiddleware(Middleware):
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         _CURRENT.set(None)
+        logs.bind(None)
         task_id = _task_id(message)
         if task_id is not None:  # a duplicate of a task running here: its entry is not ours
             self.runtime.get().finished(task_id)
@@ -228,6 +232,14 @@ class TaskStatusMiddleware(Middleware):
         *,
         result: Any = None,
         exception: BaseException | None = None,
+    ) -> None:
+        try:
+            self._outcome(broker, message, exception)
+        finally:
+            logs.bind(None)  # the task's lines end with its outcome
+
+    def _outcome(
+        self, broker: Broker, message: MessageProxy, exception: BaseException | None
     ) -> None:
         run = _CURRENT.get()
         if run is not None and str(run.ctx.task.id) == message.message_id:
@@ -249,7 +261,7 @@ class TaskStatusMiddleware(Middleware):
             log.exception("could not record the outcome of task %s", task.id)
             return
         if outcome is not None:
-            outcome.then(lambda write: _log_failed_write(task, write))
+            outcome.then(lambda write: _log_failed_write(task, write))  # in the commit's thread
             ack_after(message, outcome)
 
     def _record(
@@ -328,4 +340,7 @@ def _has_nul(value: Any) -> bool:
 
 def _log_failed_write(task: Task, write: Write) -> None:
     if write.error is not None:
-        log.error("could not record the outcome of task %s: %s", task.id, write.error)
+        log.error(
+            "could not record the outcome of task %s: %s", task.id, write.error,
+            extra={logs.EXTRA: logs.task_fields(task)},
+        )  # fmt: skip

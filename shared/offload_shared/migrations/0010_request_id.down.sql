@@ -1,0 +1,1 @@
+ALTER TABLE offload.tasks DROP COLUMN request_id;
