@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 
+from offload_api.stream import StreamSlots
 from offload_shared.apikeys import ApiKey, KeyResolver
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
@@ -49,6 +50,7 @@ class Services:
     artifacts: ArtifactStore
     limiter: RateLimiter
     limits: Limits
+    streams: StreamSlots
 
     def close(self) -> None:
         self.keys.flush()  # the last-used times noted since the last write
@@ -74,6 +76,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
         artifacts=PostgresArtifacts(db, ttl=timedelta(days=settings.artifact_ttl_days)),
         limiter=RateLimiter(broker.client),  # the broker's connection pool, no second one
         limits=Limits(settings),
+        streams=StreamSlots(settings.api_streams),
     )
     app.extensions["offload"] = services
     return services

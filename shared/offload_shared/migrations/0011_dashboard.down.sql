@@ -1,0 +1,1 @@
+DROP TABLE offload.ui_sessions;
