@@ -31,7 +31,7 @@ RETRY_AFTER = {"description": "whole seconds, at least 1", "schema": {"type": "i
 # flask-smorest's OpenAPI document, /docs (docs.py: the page and Swagger UI's packaged files),
 # Flask's static files: no key needed.
 PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs"})
-PUBLIC_ENDPOINTS = frozenset({"static"})
+PUBLIC_ENDPOINTS = frozenset({"static", "ui.static"})  # Flask's and the dashboard's files
 
 
 def requires(scope: str) -> Callable[[F], F]:
@@ -78,14 +78,13 @@ CREDENTIALS = "offload.credentials"
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[CREDENTIALS] = {}
     app.before_request(authenticate)
 
 
 def use_credentials(app: Flask, blueprint: str, grant: Callable[[], ApiKey]) -> None:
     """Requests to `blueprint`'s views authenticate with `grant()` (which raises
     Unauthenticated when there is none) instead of a bearer key."""
-    app.extensions[CREDENTIALS][blueprint] = grant
+    app.extensions.setdefault(CREDENTIALS, {})[blueprint] = grant
 
 
 def authenticate() -> None:
@@ -95,7 +94,7 @@ def authenticate() -> None:
     scope = scope_of(current_app, request.endpoint, request.method)
     if scope == PUBLIC:
         return
-    other = current_app.extensions[CREDENTIALS].get(request.blueprint)
+    other = current_app.extensions.get(CREDENTIALS, {}).get(request.blueprint)
     grant = other() if other is not None else _grant()
     if scope not in grant.scopes:
         raise Forbidden(f"this API key lacks the {scope!r} scope")

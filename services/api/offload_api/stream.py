@@ -29,7 +29,14 @@ from offload_shared.errors import AtCapacity, OffloadError, TaskNotFound
 from offload_shared.models import Task
 from offload_shared.store import TaskStore
 
-__all__ = ["KEEPALIVE_SECONDS", "PACED", "POLL_SECONDS", "StreamSlots", "event_stream", "task_state"]
+__all__ = [
+    "KEEPALIVE_SECONDS",
+    "PACED",
+    "POLL_SECONDS",
+    "StreamSlots",
+    "event_stream",
+    "task_state",
+]
 
 log = logging.getLogger(__name__)
 

@@ -136,6 +136,14 @@ class TaskRetry(MethodView):
         return retry_task(tenant(), task_id)
 
 
+STREAM_SCHEMA = {
+    "type": "string",
+    "example": 'retry: 2000\n\nevent: task\ndata: {"id": "3f0c...", "status": "running", '
+    '"progress": 40, "attempts": 1, "retry_count": 0, "error_message": null, '
+    '"cancel_requested": false, "started_at": "...", "completed_at": null}\n\n',
+}
+
+
 @blp.route("/<uuid:task_id>/stream")
 class TaskStream(MethodView):
     @requires("read")
@@ -149,6 +157,7 @@ class TaskStream(MethodView):
         ),
         content_type=MIMETYPE,
     )
+    @blp.doc(responses={"200": {"content": {MIMETYPE: {"schema": STREAM_SCHEMA}}}})
     @blp.alt_response(
         503,
         description="The process serves OFFLOAD_API_STREAMS streams already",

@@ -14,8 +14,9 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, Response, redirect, render_template, request
+from flask import Flask, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from offload_api import auth
 from offload_api.ui import session

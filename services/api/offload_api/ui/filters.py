@@ -15,7 +15,7 @@ from offload_shared.errors import InvalidRequest
 from offload_shared.models import TaskStatus
 from offload_shared.store import TaskFilter
 
-__all__ = ["PAGE_SIZE", "ListQuery", "parse"]
+__all__ = ["PAGE_SIZE", "ListQuery", "parse", "parse_page"]
 
 PAGE_SIZE = 50
 MAX_PAGE = 200  # page 200 of 50 is the 10,000th task: narrow the filter to see further
@@ -94,3 +94,19 @@ def parse(args: MultiDict[str, str]) -> ListQuery:
     )
     values = {k: raw[k].strip() for k in FIELDS if k in loaded}
     return ListQuery(where, values, loaded["page"])
+
+
+class PageSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(validate=validate.Range(1, 10_000), load_default=1)
+
+
+def parse_page(args: MultiDict[str, str]) -> int:
+    """`?page=` of a plain paginated page (1 when absent); a bad one is a 422 naming it."""
+    raw = {"page": args["page"]} if args.get("page") else {}
+    try:
+        return int(PageSchema().load(raw)["page"])
+    except ValidationError:
+        raise InvalidRequest("bad field page (a whole number from 1)") from None

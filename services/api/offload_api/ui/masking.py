@@ -73,9 +73,7 @@ def _mask(value: Any, schema: Schema | None) -> Any:
     if isinstance(value, dict):
         secret = _secret_fields(schema)
         return {
-            k: MASK
-            if (k in secret or looks_secret(str(k)))
-            else _mask(v, _nested(schema, str(k)))
+            k: MASK if (k in secret or looks_secret(str(k))) else _mask(v, _nested(schema, str(k)))
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -17,4 +17,4 @@ WHERE s.id_hash = %(id_hash)s AND s.expires_at > now()
   AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
 
 -- name: close_session
-DELETE FROM offload.ui_sessions WHERE id_hash = %(id_hash)s;
+DELETE FROM offload.ui_sessions WHERE id_hash = %(id_hash)s RETURNING api_key_id;

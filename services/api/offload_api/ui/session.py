@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import g, request
 
@@ -21,7 +22,17 @@ from offload_shared.apikeys import ApiKey
 from offload_shared.errors import Forbidden, Unauthenticated
 from offload_shared.sql import Queries
 
-__all__ = ["COOKIE", "PATH", "UiSession", "check_csrf", "close", "current", "grant", "open_for"]
+__all__ = [
+    "COOKIE",
+    "PATH",
+    "UiSession",
+    "check_csrf",
+    "check_origin",
+    "close",
+    "current",
+    "grant",
+    "open_for",
+]
 
 query = Queries("offload_api", "ui/queries.sql")
 COOKIE = "offload_ui"
@@ -62,7 +73,11 @@ def current() -> UiSession | None:
     """This request's live session, looked up once per request."""
     if "ui_session" not in g:
         raw = request.cookies.get(COOKIE, "")
-        row = services().db.fetch_one(query("find_session"), {"id_hash": _digest(raw)}) if raw else None
+        row = (
+            services().db.fetch_one(query("find_session"), {"id_hash": _digest(raw)})
+            if raw
+            else None
+        )
         g.ui_session = (
             None
             if row is None
@@ -90,13 +105,18 @@ def close() -> None:
     g.ui_session = None
 
 
+def check_origin() -> None:
+    """A form must come from this site when the browser says where it comes from (it does on
+    every POST): the login form too, which has no session yet."""
+    origin = request.headers.get("Origin")
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host):
+        raise Forbidden("a dashboard form must be sent from the dashboard's own origin")
+
+
 def check_csrf() -> None:
     """A form that changes something must carry the session's token, and come from this
-    origin when the browser says where it comes from (SameSite=Strict already keeps other
-    sites' requests from carrying the cookie)."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != request.host_url.rstrip("/"):
-        raise Forbidden("a dashboard form must be sent from the dashboard's own origin")
+    origin (SameSite=Strict already keeps other sites' requests from carrying the cookie)."""
+    check_origin()
     found = current()
     sent = request.form.get(CSRF_FIELD, "")
     if found is None or not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):
