@@ -35,7 +35,8 @@ def test_the_workers_page_shows_each_process_and_only_the_tenants_running_tasks(
     )
     mine = store.claim(create_task(db, tenant).id, runtime.id)
     theirs = store.claim(create_task(db, "someone-else").id, runtime.id)
-    assert mine is not None and theirs is not None
+    assert mine is not None
+    assert theirs is not None
     store.set_progress(mine.id, 35)
     browser = Browser(app)
     browser.login(api_key)
@@ -64,18 +65,23 @@ def test_schedules_pause_resume_and_run_now_from_the_page(admin, db, tenant, red
     schedule = _schedule(db, tenant)
     store = ScheduleStore(db)
     page = admin.text("/ui/schedules")
-    assert "every 300 s" in page and ">active<" in page and ">Pause<" in page
+    assert "every 300 s" in page
+    assert ">active<" in page
+    assert ">Pause<" in page
     response = admin.post(f"/ui/schedules/{schedule.id}/pause")
     assert response.status_code == 303
     assert response.headers["Location"] == "/ui/schedules?notice=paused"
     assert store.get(tenant, schedule.id).enabled is False
     paused = admin.text("/ui/schedules?notice=paused")
-    assert "The schedule is paused." in paused and ">Resume<" in paused
+    assert "The schedule is paused." in paused
+    assert ">Resume<" in paused
     admin.post(f"/ui/schedules/{schedule.id}/resume")
     assert store.get(tenant, schedule.id).next_run_at is not None
     assert admin.post(f"/ui/schedules/{schedule.id}/run-now").status_code == 303
     runs, total = store.runs(tenant, schedule.id, limit=10, offset=0)
-    assert total == 1 and runs[0].manual and runs[0].task_id is not None
+    assert total == 1
+    assert runs[0].manual
+    assert runs[0].task_id is not None
     assert f"/ui/tasks/{runs[0].task_id}" in admin.text("/ui/schedules")
 
 
@@ -91,4 +97,5 @@ def test_a_key_without_admin_sees_the_schedules_but_no_buttons(app, api_key, db,
     browser.login(api_key)  # read + enqueue
     page = browser.text("/ui/schedules")
     assert "every 300 s" in page
-    assert ">Pause<" not in page and "need a key with the <code>admin</code> scope" in page
+    assert ">Pause<" not in page
+    assert "need a key with the <code>admin</code> scope" in page
