@@ -50,6 +50,11 @@ def init_app(app: Flask) -> None:
         )
         for name, value in ALWAYS.items():
             response.headers[name] = value
+        if dashboard:
+            # Not no-referrer: under it Chromium sends `Origin: null` with the dashboard's own
+            # form posts, and the CSRF check (ui/session.py) needs the real origin. Other
+            # sites still learn nothing.
+            response.headers["Referrer-Policy"] = "same-origin"
         private = path.startswith("/api/") or (
             dashboard and not path.startswith(UI_PREFIX + "/static/")
         )

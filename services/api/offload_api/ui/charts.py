@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 
 __all__ = ["Bucket", "failure_rate_chart", "throughput_chart"]
 
-WIDTH, HEIGHT, AXIS = 600, 120, 28  # the plot is WIDTH - AXIS wide, labels on the left
+WIDTH, HEIGHT, AXIS = 600, 120, 48  # the plot is WIDTH - AXIS wide, labels on the left
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Bucket:
 
 
 def _frame(label: str, top: str, bars: list[str], first: datetime, last: datetime) -> Markup:
-    fmt = "%H:%M" if (last - first).total_seconds() <= 86_400 else "%d %b"
+    fmt = "%H:%M" if (last - first).total_seconds() < 43_200 else "%d %b %H:%M"
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT + 16}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
@@ -62,7 +62,7 @@ def throughput_chart(label: str, buckets: Sequence[Bucket]) -> Markup:
             f'<rect class="fail" x="{x:.1f}" y="{HEIGHT - done_h - fail_h:.1f}" width="{w:.1f}" '
             f'height="{fail_h:.1f}"/></g>'
         )
-    return _frame(label, str(peak), bars, buckets[0].start, buckets[-1].start)
+    return _frame(label, f"{peak:,}", bars, buckets[0].start, buckets[-1].start)
 
 
 def failure_rate_chart(label: str, buckets: Sequence[Bucket]) -> Markup:

@@ -16,7 +16,6 @@
     var progressText = document.getElementById("task-progress-text");
     var error = document.getElementById("task-error");
     var stopping = document.getElementById("task-stopping");
-    var initial = status.textContent;
     source.addEventListener("task", function (message) {
       var task = JSON.parse(message.data);
       status.textContent = task.status;
@@ -28,14 +27,18 @@
       stopping.hidden = !(task.cancel_requested && task.status === "running");
       error.hidden = !task.error_message;
       error.textContent = task.error_message || "";
+      document.getElementById("task-attempts").textContent = String(task.attempts);
+      document.getElementById("task-retries").textContent = String(task.retry_count);
+      if (task.started_at) {
+        document.getElementById("task-started").textContent =
+          task.started_at.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC");
+      }
       section.dataset.progress = String(task.progress);
       var finished = ["completed", "failed", "cancelled"].indexOf(task.status) >= 0;
       if (finished) {
         source.close();
         document.getElementById("task-reload").hidden = false;
         window.location.reload();
-      } else if (task.status !== initial) {
-        initial = task.status; // pending -> running: the Cancel button stays, progress shows
       }
     });
     source.addEventListener("gone", function () { source.close(); });
