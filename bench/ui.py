@@ -54,7 +54,9 @@ def ensure_database(url: str) -> None:
 
 def seed(db: Database, tasks: int, span_days: float, reseed: bool) -> float | None:
     """The tenant's N tasks; returns the seconds seeding took (None when they were there)."""
-    row = db.fetch_one("SELECT count(*) AS n FROM offload.tasks WHERE tenant = %(t)s", {"t": TENANT})
+    row = db.fetch_one(
+        "SELECT count(*) AS n FROM offload.tasks WHERE tenant = %(t)s", {"t": TENANT}
+    )
     if row and row["n"] == tasks and not reseed:
         return None
     started = time.monotonic()
@@ -117,9 +119,14 @@ def main() -> None:
         print(f"seeded {args.tasks:,} tasks in {seeded:.1f} s (INSERT ... SELECT + VACUUM ANALYZE)")
     key = apikeys.create_key(db, TENANT, scopes=["read"])
     settings = Settings.from_env(
-        {"DATABASE_URL": url, "REDIS_URL": redis_url, "OFFLOAD_RATE_LIMIT_PER_KEY": "100000",
-         "OFFLOAD_RATE_LIMIT_PER_KEY_BURST": "100000", "OFFLOAD_RATE_LIMIT_PER_TENANT": "100000",
-         "OFFLOAD_RATE_LIMIT_PER_TENANT_BURST": "100000"}  # fmt: skip
+        {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "OFFLOAD_RATE_LIMIT_PER_KEY": "100000",
+            "OFFLOAD_RATE_LIMIT_PER_KEY_BURST": "100000",
+            "OFFLOAD_RATE_LIMIT_PER_TENANT": "100000",
+            "OFFLOAD_RATE_LIMIT_PER_TENANT_BURST": "100000",
+        }
     )
     app = create_app({"OFFLOAD_SETTINGS": settings})
     browser = Browser(app)

@@ -66,8 +66,8 @@ def test_a_finished_task_streams_its_state_once_and_ends(client, db, tenant):
     response.close()
 
 
-def test_another_tenants_task_has_no_stream(client, db):
-    other = create_task(db, "someone-else")
+def test_another_tenants_task_has_no_stream(client, db, tenant):
+    other = create_task(db, f"{tenant}-other")
     response = client.get(f"/api/tasks/{other.id}/stream")
     assert response.status_code == 404
     assert response.get_json()["status"] == "Not Found"
@@ -110,7 +110,7 @@ def test_the_task_list_stream_tells_of_the_tenants_changes_only(app, api_key, db
     browser.login(api_key)
     response = browser.get("/ui/events/stream")
     stream = events(response)
-    create_task(db, "someone-else")
+    create_task(db, f"{tenant}-other")
     create_task(db, tenant)
     name, data = next(stream)
     assert name == "changed"

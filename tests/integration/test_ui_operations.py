@@ -34,7 +34,7 @@ def test_the_workers_page_shows_each_process_and_only_the_tenants_running_tasks(
         runtime.identity(),
     )
     mine = store.claim(create_task(db, tenant).id, runtime.id)
-    theirs = store.claim(create_task(db, "someone-else").id, runtime.id)
+    theirs = store.claim(create_task(db, f"{tenant}-other").id, runtime.id)
     assert mine is not None
     assert theirs is not None
     store.set_progress(mine.id, 35)
@@ -85,10 +85,10 @@ def test_schedules_pause_resume_and_run_now_from_the_page(admin, db, tenant, red
     assert f"/ui/tasks/{runs[0].task_id}" in admin.text("/ui/schedules")
 
 
-def test_another_tenants_schedule_cannot_be_touched(admin, db):
-    other = _schedule(db, "someone-else")
+def test_another_tenants_schedule_cannot_be_touched(admin, db, tenant):
+    other = _schedule(db, f"{tenant}-other")
     assert admin.post(f"/ui/schedules/{other.id}/pause").status_code == 404
-    assert ScheduleStore(db).get("someone-else", other.id).enabled is True
+    assert ScheduleStore(db).get(f"{tenant}-other", other.id).enabled is True
 
 
 def test_a_key_without_admin_sees_the_schedules_but_no_buttons(app, api_key, db, tenant):

@@ -52,7 +52,7 @@ def test_the_overview_counts_the_tenants_tasks_per_queue_and_only_its_own(browse
          started_at=now - timedelta(minutes=9),
          completed_at=now - timedelta(minutes=8))  # fmt: skip
     for _ in range(5):
-        create_task(db, "someone-else")
+        create_task(db, f"{tenant}-other")
     page = browser.text("/ui/")
     cells = re.compile(r"<td[^>]*>(?:<a[^>]*>)?([\d,]+)")
     rows = {  # ready, delayed, waiting, running, completed, failed, cancelled (last hour)
@@ -75,7 +75,7 @@ def test_the_task_list_filters_by_status_queue_name_time_and_id(browser, db, ten
     email = create_task(db, tenant)
     report = create_task(db, tenant, REPORT, REPORT_PARAMS)
     old = seed(db, tenant, status="failed", created_at=now - timedelta(days=3), error="x")
-    other = create_task(db, "someone-else")
+    other = create_task(db, f"{tenant}-other")
     everything = _ids(browser.text("/ui/tasks"))
     assert everything == [str(report.id), str(email.id), str(old)]  # newest first, own only
     assert str(other.id) not in everything
@@ -122,8 +122,8 @@ def test_the_list_pages_newest_first_and_caps_its_count(browser, db, tenant, mon
     assert store.count(tenant, pages.filters.parse({}).where) == 7  # type: ignore[arg-type]
 
 
-def test_another_tenants_task_is_not_found(browser, db):
-    task = create_task(db, "someone-else")
+def test_another_tenants_task_is_not_found(browser, db, tenant):
+    task = create_task(db, f"{tenant}-other")
     assert browser.get(f"/ui/tasks/{task.id}").status_code == 404
     assert browser.get(f"/ui/tasks/{uuid.uuid4()}").status_code == 404
     assert browser.get(f"/ui/tasks/{task.id}/stream").status_code == 404

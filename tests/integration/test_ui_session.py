@@ -163,6 +163,8 @@ def test_every_page_is_served_under_the_strict_policy_with_nothing_inline(
         assert "form-action 'self'" in policy
         assert response.headers["Cache-Control"] == "no-store", page
         assert response.headers["X-Frame-Options"] == "DENY"
+        # no-referrer would make Chromium post the forms with `Origin: null` (refused)
+        assert response.headers["Referrer-Policy"] == "same-origin"
         parser = _Inline()
         parser.feed(response.get_data(as_text=True))
         assert parser.found == [], (page, parser.found)

@@ -21,7 +21,7 @@ from marshmallow import Schema, fields
 
 from offload_shared.catalog import CATALOG
 
-__all__ = ["MASK", "looks_secret", "masked_params"]
+__all__ = ["MASK", "looks_secret", "mask", "masked_params"]
 
 MASK = "••••••"
 SECRET_WORDS = (
@@ -69,15 +69,15 @@ def _url(value: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{MASK}@{host}{port}"))
 
 
-def _mask(value: Any, schema: Schema | None) -> Any:
+def mask(value: Any, schema: Schema | None) -> Any:
     if isinstance(value, dict):
         secret = _secret_fields(schema)
         return {
-            k: MASK if (k in secret or looks_secret(str(k))) else _mask(v, _nested(schema, str(k)))
+            k: MASK if (k in secret or looks_secret(str(k))) else mask(v, _nested(schema, str(k)))
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_mask(item, schema) for item in value]
+        return [mask(item, schema) for item in value]
     if isinstance(value, str):
         return _url(value)
     return value
@@ -87,4 +87,4 @@ def masked_params(task_name: str, params: Any) -> Any:
     """`params` of a task of `task_name` with its secrets masked (see the module's rule)."""
     spec = CATALOG.get(task_name)
     schema = spec.params_schema() if spec is not None else None
-    return _mask(params, schema)
+    return mask(params, schema)
