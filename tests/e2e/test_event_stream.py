@@ -109,3 +109,22 @@ def test_one_stream_over_the_cap_is_refused_and_a_closed_one_frees_its_slot(
     finally:
         for response in opened:
             response.close()
+
+
+def test_events_pass_the_nginx_front_as_they_come(proxied_api, db, tenant, key):
+    """Through deploy/'s nginx front (proxy buffering on, a 60 s read timeout against the
+    stream's 15 s keep-alive) a change still arrives within a second. (It does so even without
+    the stream's X-Accel-Buffering: no, tried: nginx passes on what it has read.)"""
+    store = TaskStore(db)
+    task = create_task(db, tenant)
+    with _open(f"{proxied_api.url}/api/tasks/{task.id}/stream", key) as response:
+        assert response.status_code == 200
+        stream = events(response)
+        assert next(stream)["status"] == "pending"
+        attempt = store.claim(task.id)
+        assert attempt is not None
+        changed = time.monotonic()
+        assert next(stream)["status"] == "running"
+        assert time.monotonic() - changed < 1.5
+        store.complete(attempt, {}).wait()
+        assert next(stream)["status"] == "completed"
