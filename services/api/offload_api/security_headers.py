@@ -26,7 +26,7 @@ DOCS_PREFIX = "/docs"
 # own pages, forms posted to itself only; no inline script or style (its charts are inline SVG
 # coloured by classes). Its pages are private to the session, so no cache keeps them.
 UI_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 UI_PREFIX = "/ui"

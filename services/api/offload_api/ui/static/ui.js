@@ -56,7 +56,14 @@
       due = false;
       last = Date.now();
       fetch(box.dataset.rows, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (response) {
+          if (response.redirected) { // the session ended: the page goes to the login
+            source.close();
+            window.location.reload();
+            return null;
+          }
+          return response.ok ? response.text() : null;
+        })
         .then(function (html) {
           if (html !== null) {
             box.innerHTML = html;
