@@ -52,6 +52,16 @@ def test_a_page_without_a_session_sends_to_the_login_and_back_after_it(browser, 
     )
 
 
+def test_a_form_posted_without_a_session_logs_in_to_the_overview(browser, db, tenant):
+    task = create_task(db, tenant)
+    response = browser.post(f"/ui/tasks/{task.id}/cancel")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/ui/login?next=/ui/"
+    assert db.fetch_one("SELECT status FROM offload.tasks WHERE id = %(id)s", {"id": task.id}) == {
+        "status": "pending"
+    }
+
+
 def test_login_never_sends_to_another_site(browser, api_key):
     for target in ("https://evil.example/ui/", "//evil.example/ui/", "/api/tasks/", "/ui\\x"):
         assert browser.login(api_key, target).headers["Location"] == "/ui/"

@@ -103,7 +103,6 @@ def authenticate() -> None:
     if wait:
         raise TooManyRequests("too many requests for this API key or its tenant", retry_after=wait)
     g.tenant = grant.tenant
-    g.grant = grant
 
 
 def _grant() -> ApiKey:

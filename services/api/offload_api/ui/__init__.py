@@ -56,8 +56,9 @@ def init_app(app: Flask) -> None:
 @blp.errorhandler(Unauthenticated)
 def _login_first(exc: Unauthenticated) -> Response:
     """No live session: to the login page, which comes back here afterwards."""
-    target = request.full_path if request.method == "GET" else request.path
-    return redirect(f"{blp.url_prefix}/login?next={quote(target.rstrip('?'))}", 303)
+    # A form's target is no page to come back to: after the login, the overview.
+    target = request.full_path.rstrip("?") if request.method == "GET" else f"{blp.url_prefix}/"
+    return redirect(f"{blp.url_prefix}/login?next={quote(target)}", 303)
 
 
 @blp.errorhandler(OffloadError)
