@@ -42,6 +42,7 @@ SERVICES = (
     "offload-scheduler",
 )
 DOCS_PATH = "/docs"
+DASHBOARD_PATH = "/ui/"
 API_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
@@ -115,6 +116,7 @@ def banner(env: dict[str, str], key: str, state_dir: Path, sink: Child | None) -
         "Offload is running. Press Ctrl-C to stop.",
         f"  API          {api}",
         f"  API docs     {api}{DOCS_PATH}",
+        f"  dashboard    {api}{DASHBOARD_PATH}  (log in with the dev API key)",
         f"  dev API key  {key}  (tenant 'dev', saved in {state_dir / 'dev-api-key'})",
         f"  emails       {mail}",
         f"  database     {redact(env['DATABASE_URL'])}",

@@ -3,7 +3,8 @@
     OffloadError (Exception)           every error Offload raises on purpose
     ├── Unavailable                    a backing service could not be reached      (API: 503)
     │   ├── StoreUnavailable           Postgres (also a StoreError)
-    │   └── BrokerUnavailable          Redis
+    │   ├── BrokerUnavailable          Redis
+    │   └── AtCapacity                 a bounded resource is full; `retry_after` s
     ├── StoreError                     Postgres refused or failed a statement      (API: 500)
     ├── NotFound                       nothing of that id for the caller's tenant  (API: 404)
     │   ├── TaskNotFound
@@ -39,6 +40,7 @@ import math
 
 __all__ = [
     "ArtifactNotFound",
+    "AtCapacity",
     "BrokerUnavailable",
     "ConfigError",
     "Conflict",
@@ -95,6 +97,15 @@ class StoreUnavailable(StoreError, Unavailable):
 
 class BrokerUnavailable(Unavailable):
     """Redis could not be reached or refused a command."""
+
+
+class AtCapacity(Unavailable):
+    """This process already serves as many of something (event streams) as it may: worth
+    retrying after `retry_after` seconds (at least 1)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class NotFound(OffloadError):

@@ -36,8 +36,11 @@ GROUP BY queue, status;
 
 -- name: throughput
 -- One tenant's finished tasks per time bucket and queue since `since` (tasks_finished).
-SELECT to_timestamp(floor(extract(epoch FROM completed_at) / %(bucket_seconds)s)
-                    * %(bucket_seconds)s) AS start,
+-- date_bin on the timestamps (buckets from the Unix epoch, as throughput() counts them): a
+-- day of 130,000 finished tasks took 82 ms, against 150 ms through extract(epoch), whose
+-- numeric arithmetic was half the time (bench/ui.py, a million tasks).
+SELECT date_bin(make_interval(secs => %(bucket_seconds)s), completed_at,
+                timestamptz '1970-01-01 00:00:00+00') AS start,
        queue,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed

@@ -38,15 +38,20 @@ ORDER BY created_at DESC, id
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_tasks
-SELECT count(*) AS count FROM offload.tasks
-WHERE tenant = %(tenant)s
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
-  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
-  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%');
+-- At most %(cap)s when it is set (the dashboard shows "10,000+": counting a million rows is
+-- slow); LIMIT NULL counts them all.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM offload.tasks
+    WHERE tenant = %(tenant)s
+      AND (%(status)s::text IS NULL OR status = %(status)s)
+      AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+      AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+      AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
+      AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
+      AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
+    LIMIT %(cap)s
+) AS matched;
 
 -- name: task_events
 SELECT e.* FROM offload.task_events e

@@ -167,6 +167,12 @@ class Settings:
     api_body_timeout_seconds: float = setting(
         "OFFLOAD_API_BODY_TIMEOUT_SECONDS", 20.0, "time a client gets to send its whole body"
     )
+    api_streams: int = setting(
+        "OFFLOAD_API_STREAMS", 32, "event streams an API process serves at once", minimum=1
+    )
+    ui_session_hours: float = setting(
+        "OFFLOAD_UI_SESSION_HOURS", 8.0, "how long a dashboard login lasts"
+    )
     db_pool_size: int = setting(
         "OFFLOAD_DB_POOL_SIZE", 4, "Postgres connections per API process", minimum=1
     )

@@ -9,9 +9,7 @@ browser downloads are never used. Without a Chromium the test skips, saying what
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,43 +18,24 @@ import pytest
 import requests
 
 from offload_shared.apikeys import create_key
-from tests.conftest import ROOT
+from tests.browser import ARTIFACTS, chromium, launch
 
-ARTIFACTS = ROOT / ".test-artifacts"
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
 TASK = {
     "task_name": "email.send_notification",
     "params": {"to": ["ada@example.com"], "subject": "From the docs", "body": "Hello"},
 }
 
 
-def chromium() -> str:
-    path = os.environ.get("OFFLOAD_CHROMIUM") or next(
-        (p for name in CHROMIUM_NAMES if (p := shutil.which(name))), None
-    )
-    if not path:
-        pytest.skip(
-            "no Chromium found (looked for OFFLOAD_CHROMIUM, chromium, chromium-browser on "
-            "PATH): install Debian's with `apt-get install chromium` (make test does when "
-            "apt-get is usable)"
-        )
-    return path
-
-
 def test_swagger_ui_authorizes_and_enqueues_through_try_it_out(lone_api, db, tenant):
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    executable = chromium()
+    chromium()  # skips, saying why, without one
     key = create_key(db, tenant)
     origin = urlsplit(lone_api.url).netloc
     problems: list[str] = []  # console errors (CSP violations among them), page errors
     outside: list[str] = []  # any request that leaves the API's origin
 
     with sync_api.sync_playwright() as pw:
-        # Chromium's sandbox needs user namespaces (or a setuid helper), which a container
-        # running as root usually lacks: without --no-sandbox it refuses to start as root.
-        # The page is our own docs, served locally, so the sandbox guards nothing here.
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=args)
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.on(

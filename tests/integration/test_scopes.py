@@ -1,6 +1,7 @@
 """Every route and every scope, derived from the app's url_map: a route added later is covered
 without touching this file, and its scope is read from where the view declares it."""
 
+import html
 import re
 import uuid
 
@@ -10,6 +11,7 @@ from werkzeug.routing import AnyConverter, UUIDConverter
 from offload_api.app import create_app
 from offload_api.auth import PUBLIC, scope_of
 from offload_shared.apikeys import SCOPES, create_key
+from tests.ui_client import Browser
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -35,6 +37,12 @@ def routes(infra):
     return found
 
 
+@pytest.fixture(scope="module")
+def bearer_routes(routes):
+    """The routes a bearer key opens: all but the dashboard's (its credential is a session)."""
+    return [r for r in routes if not r[2].startswith("ui.")]
+
+
 @pytest.fixture
 def scoped_clients(app, db, tenant):
     """A client per scope whose key has that scope alone."""
@@ -50,12 +58,16 @@ def test_only_the_probes_and_the_api_documents_are_public(routes):
     public = {url for _, url, _, scope in routes if scope == PUBLIC}
     docs = {"/docs", "/docs/init.js", "/docs/page.css", "/docs/static/x"}  # Swagger UI (docs.py)
     metrics = {"/metrics"}  # no API key: a token of its own (test_api_metrics.py)
-    assert public == {"/healthz", "/readyz", "/openapi.json", "/static/x"} | docs | metrics
+    dashboard = {"/ui/login", "/ui/logout", "/ui/static/x"}  # logout needs the session's CSRF
+    assert (
+        public == {"/healthz", "/readyz", "/openapi.json", "/static/x"} | docs | dashboard | metrics
+    )
 
 
 def test_reads_need_read_and_writes_need_enqueue_or_admin(routes):
     for method, url, _, scope in routes:
         if scope == PUBLIC:
+            assert method == "GET" or url in ("/ui/login", "/ui/logout"), url
             continue
         if method == "GET":
             assert scope == "read", url
@@ -63,9 +75,11 @@ def test_reads_need_read_and_writes_need_enqueue_or_admin(routes):
             assert scope in ("enqueue", "admin"), url
 
 
-def test_every_route_answers_403_naming_its_scope_to_a_key_without_it(routes, scoped_clients):
+def test_every_route_answers_403_naming_its_scope_to_a_key_without_it(
+    bearer_routes, scoped_clients
+):
     checked = 0
-    for method, url, _, needed in routes:
+    for method, url, _, needed in bearer_routes:
         if needed == PUBLIC:
             continue
         for scope, c in scoped_clients.items():
@@ -81,9 +95,9 @@ def test_every_route_answers_403_naming_its_scope_to_a_key_without_it(routes, sc
     assert checked >= 3 * 14  # the 14 protected routes of today at least
 
 
-def test_every_protected_route_answers_401_without_a_key(routes, app):
+def test_every_protected_route_answers_401_without_a_key(bearer_routes, app):
     c = app.test_client()
-    for method, url, _, needed in routes:
+    for method, url, _, needed in bearer_routes:
         if needed != PUBLIC:
             response = c.open(url, method=method, json={})
             assert response.status_code == 401, (method, url)
@@ -94,8 +108,11 @@ def test_public_routes_need_no_key(routes, app):
     c = app.test_client()
     for method, url, endpoint, needed in routes:
         # No file "x"; /metrics is off (404) without OFFLOAD_METRICS_TOKEN.
-        if needed == PUBLIC and endpoint not in ("static", "docs.static", "metrics.scrape"):
-            assert c.open(url, method=method).status_code == 200, url
+        skipped = ("static", "docs.static", "ui.static", "metrics.scrape")
+        if needed == PUBLIC and endpoint not in skipped:
+            # logged out: to the login page; the login form without a key: refused
+            expected = {"ui.logout": 303, "ui.login": 401}.get(endpoint, 200)
+            assert c.open(url, method=method).status_code == expected, url
 
 
 def test_a_view_that_declares_no_scope_needs_admin(make_api, db, tenant):
@@ -124,7 +141,7 @@ def test_the_openapi_document_states_each_operations_scope(routes, app):
     served = [
         r
         for r in routes
-        if r[2].partition(".")[0] not in ("api-docs", "docs", "metrics") and r[2] != "static"
+        if r[2].partition(".")[0] not in ("api-docs", "docs", "ui", "metrics") and r[2] != "static"
     ]
     assert len(documented) == len(served)
     for (method, path), operation in documented.items():
@@ -143,3 +160,39 @@ def _matching(routes, method, path):
     found = [((m, url), s) for m, url, _, s in routes if m == method and pattern.match(url)]
     assert found, (method, path)
     return found
+
+
+@pytest.fixture
+def scoped_browsers(app, db, tenant):
+    """A logged-in dashboard session per scope set: read alone, read+enqueue, read+admin (a key
+    without read cannot log in)."""
+    browsers = {}
+    for scope, scopes in (("read", ["read"]), ("enqueue", ["read", "enqueue"]),
+                          ("admin", ["read", "admin"])):  # fmt: skip
+        b = Browser(app)
+        assert b.login(create_key(db, tenant, scopes=scopes)).status_code == 303
+        browsers[scope] = b
+    return browsers
+
+
+def test_every_dashboard_route_needs_its_scope_from_the_session(routes, scoped_browsers, app):
+    """The dashboard's views declare scopes like the API's and the same hook checks them, with
+    the session's key: without a session, to the login page; lacking the scope, 403."""
+    checked = 0
+    for method, url, endpoint, needed in routes:
+        if not endpoint.startswith("ui.") or needed == PUBLIC:
+            continue
+        anonymous = app.test_client().open(url, method=method)
+        assert anonymous.status_code == 303, (method, url)
+        assert anonymous.headers["Location"].startswith("/ui/login?next=")
+        for scope, b in scoped_browsers.items():
+            response = b.post(url) if method == "POST" else b.get(url)
+            allowed = needed == "read" or scope == needed
+            if allowed:
+                assert response.status_code not in (303, 401, 403), (method, url, scope)
+            else:
+                assert response.status_code == 403, (method, url, scope)
+                assert f"'{needed}'" in html.unescape(response.get_data(as_text=True))
+            response.close()
+            checked += 1
+    assert checked >= 3 * 14  # the dashboard's 14 protected routes of today at least

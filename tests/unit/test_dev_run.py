@@ -129,6 +129,7 @@ def test_sigterm_stops_everything_and_exits_zero(tmp_path, fake_bin):
     assert "dev API key  ofk_fake_key" in out
     assert "http://127.0.0.1:" in out
     assert "/docs" in out
+    assert "/ui/" in out  # the dashboard
     assert "hunter2" not in out  # passwords in URLs are redacted
     assert "smtp-sink        | SMTP sink listening on 127.0.0.1:" in out
     assert "smtp 127.0.0.1 " in out  # the services were pointed at the sink

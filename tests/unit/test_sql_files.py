@@ -12,10 +12,14 @@ PACKAGES = {  # each package with named SQL (queries.sql) and where its code is
     "offload_email_worker": ROOT / "services" / "email_worker" / "offload_email_worker",
     "offload_report_worker": ROOT / "services" / "report_worker" / "offload_report_worker",
     "offload_analytics_worker": ROOT / "services" / "analytics_worker" / "offload_analytics_worker",
+    "offload_api": ROOT / "services" / "api" / "offload_api",
 }
 # Named-statement files besides each package's queries.sql (transitions.sql is the state
 # machine's, checked below). A module reads one through `query = Queries(PACKAGE, "file.sql")`.
-FILES = {"offload_shared": ("queries.sql", "schedules.sql", "operations.sql")}
+FILES = {
+    "offload_shared": ("queries.sql", "schedules.sql", "operations.sql"),
+    "offload_api": ("ui/queries.sql",),  # the dashboard's sessions
+}
 LOADERS = {"query": 0, "sql": 0, "fetch_all": 1}  # call -> position of the query's name
 
 

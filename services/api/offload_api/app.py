@@ -24,6 +24,7 @@ from offload_api import (
     security_headers,
     services,
     tasks,
+    ui,
 )
 from offload_api.json_codec import OrjsonProvider
 from offload_shared.catalog import load_modules
@@ -64,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     openapi.publish_task_params(api)
     errors.init_app(app, api)
     docs.init_app(app)
+    ui.init_app(app)  # a plain blueprint, outside the OpenAPI document like /docs
     security_headers.init_app(app)
     auth.init_app(app)
     services.init_app(app, settings)

@@ -5,6 +5,10 @@ Every view method says what it needs, once, where it is defined: `@requires("rea
 view runs: no live key → 401, a key lacking the scope → 403 naming it, a spent rate limit →
 429 with Retry-After. A view that declares nothing needs `admin`, so a forgotten declaration
 fails closed (and tests/integration/test_scopes.py fails).
+
+The dashboard (ui/) declares its scopes the same way; its requests carry a browser session
+instead of a bearer key: a blueprint registers how its grant is found (`use_credentials`), and
+the same hook checks the scope and the key's rate limits.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ RETRY_AFTER = {"description": "whole seconds, at least 1", "schema": {"type": "i
 # flask-smorest's OpenAPI document, /docs (docs.py: the page and Swagger UI's packaged files),
 # Flask's static files: no key needed. /metrics (metrics.py) checks a token of its own.
 PUBLIC_BLUEPRINTS = frozenset({"api-docs", "docs", "metrics"})
-PUBLIC_ENDPOINTS = frozenset({"static"})
+PUBLIC_ENDPOINTS = frozenset({"static", "ui.static"})  # Flask's and the dashboard's files
 
 
 def requires(scope: str) -> Callable[[F], F]:
@@ -70,8 +74,17 @@ def scope_of(app: Flask, endpoint: str, method: str) -> str:
     return str(getattr(view, SCOPE_ATTRIBUTE, UNDECLARED))
 
 
+CREDENTIALS = "offload.credentials"
+
+
 def init_app(app: Flask) -> None:
     app.before_request(authenticate)
+
+
+def use_credentials(app: Flask, blueprint: str, grant: Callable[[], ApiKey]) -> None:
+    """Requests to `blueprint`'s views authenticate with `grant()` (which raises
+    Unauthenticated when there is none) instead of a bearer key."""
+    app.extensions.setdefault(CREDENTIALS, {})[blueprint] = grant
 
 
 def authenticate() -> None:
@@ -81,7 +94,8 @@ def authenticate() -> None:
     scope = scope_of(current_app, request.endpoint, request.method)
     if scope == PUBLIC:
         return
-    grant = _grant()
+    other = current_app.extensions.get(CREDENTIALS, {}).get(request.blueprint)
+    grant = other() if other is not None else _grant()
     if scope not in grant.scopes:
         raise Forbidden(f"this API key lacks the {scope!r} scope")
     svc = services()
@@ -92,8 +106,16 @@ def authenticate() -> None:
 
 
 def _grant() -> ApiKey:
-    svc = services()
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        key = ""
+    return check_key(key, "missing or invalid API key (send 'Authorization: Bearer <key>')")
+
+
+def check_key(key: str, refusal: str) -> ApiKey:
+    """The grant of a presented key, or Unauthenticated(`refusal`); every failure counts
+    against the client's bad-authentication bucket (429 once it is spent)."""
+    svc = services()
     bad = [svc.limits.bad_auth(request.remote_addr or "unknown")]
     refused = False
 
@@ -102,13 +124,13 @@ def _grant() -> ApiKey:
         refused = svc.limiter.peek(bad) > 0
         return not refused
 
-    grant = svc.keys.resolve(key.strip(), may_look_up) if scheme.lower() == "bearer" else None
+    grant = svc.keys.resolve(key.strip(), may_look_up) if key else None
     if grant is not None:
         return grant
     wait = svc.limiter.peek(bad) if refused else svc.limiter.take(bad)
     if wait:
         raise TooManyRequests("too many failed authentications", retry_after=wait)
-    raise Unauthenticated("missing or invalid API key (send 'Authorization: Bearer <key>')")
+    raise Unauthenticated(refusal)
 
 
 def tenant() -> str:

@@ -17,6 +17,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from offload_shared.errors import (
+    AtCapacity,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -45,7 +46,7 @@ def headers_for(exc: OffloadError) -> dict[str, str]:
     """The headers an error's status needs: how to authenticate, when to come back."""
     if isinstance(exc, Unauthenticated):
         return {"WWW-Authenticate": "Bearer"}
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, (TooManyRequests, AtCapacity)):
         return {"Retry-After": str(exc.retry_after)}
     return {}
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
 
 from offload_api import request_id
+from offload_api.stream import MIMETYPE, PACED, POLL_SECONDS
 from offload_shared import logs
 
 log = logging.getLogger(__name__)
@@ -102,16 +103,28 @@ class BufferedFront:
             proto.response_bytes(status, headers, b"".join(chunks))
             return
         # A streamed answer (an artifact): produced chunk by chunk in the pool, sent on the loop,
-        # so a slow reader holds no thread either.
+        # so a slow reader holds no thread either. An event stream (stream.py) is sent as it
+        # is produced; its empty chunks mean "nothing new": the loop waits POLL_SECONDS (no
+        # thread held) and stops early if the client hangs up.
         iterator = iter(chunks)
+        paced = _is_event_stream(headers)
+        gone: asyncio.Future[Any] | None = None
         try:
             stream = proto.response_stream(status, headers)
+            if paced:
+                gone = asyncio.ensure_future(proto.client_disconnect())  # type: ignore[attr-defined]
             while (
                 chunk := await loop.run_in_executor(self.pool, next, iterator, None)
             ) is not None:
                 if chunk:
                     await stream.send_bytes(chunk)
+                elif gone is not None:
+                    await asyncio.wait([gone], timeout=POLL_SECONDS)
+                    if gone.done():
+                        break
         finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
             close = getattr(chunks, "close", None)
             if close is not None:
                 await loop.run_in_executor(self.pool, close)
@@ -171,7 +184,7 @@ class BufferedFront:
         for chunk in iterator:  # the first one runs the app up to start_response
             head.append(chunk)
             size += len(chunk)
-            if size > READ_AHEAD_BYTES:
+            if size > READ_AHEAD_BYTES or _is_event_stream(answer["headers"]):
                 return answer["status"], answer["headers"], _Prepended(head, iterator, result)
         if hasattr(result, "close"):
             result.close()
@@ -198,6 +211,7 @@ class BufferedFront:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
             "CONTENT_LENGTH": str(len(body)),
+            PACED: True,
         }
         for name, value in scope.headers.items():
             key = name.upper().replace("-", "_")
@@ -235,6 +249,13 @@ class _Prepended:
         close = getattr(self._result, "close", None)
         if close is not None:
             close()
+
+
+def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
+    """Whether an answer is an event stream (text/event-stream): sent as it is produced."""
+    return any(
+        name.lower() == "content-type" and value.startswith(MIMETYPE) for name, value in headers
+    )
 
 
 def _content_length(scope: Any) -> int | None:

@@ -61,6 +61,21 @@ def _refuse(errors: Any, message: str | None = None) -> NoReturn:
     raise AssertionError("abort() raises")
 
 
+def run_now(tenant: str, schedule_id: uuid.UUID) -> ScheduleRun:
+    """Fire the schedule once now and publish its task (the API and the dashboard); params
+    that no longer validate raise marshmallow's ValidationError, and nothing is enqueued."""
+    svc = services()
+    fired = fire_now(svc.db, tenant, schedule_id, _now(), request_id.current())
+    if fired.task is not None:
+        publish(svc.publisher, [fired.task])
+    return fired.run
+
+
+def set_enabled(tenant: str, schedule_id: uuid.UUID, enabled: bool) -> Schedule:
+    """Pause (False) or resume (True) a schedule."""
+    return _store().set_enabled(tenant, schedule_id, enabled, _now())
+
+
 def _page(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, Any]:
     return {"items": items, "total": total, "limit": args["limit"], "offset": args["offset"]}
 
@@ -124,7 +139,7 @@ class SchedulePause(MethodView):
     @blp.response(200, ScheduleSchema)
     def post(self, schedule_id: uuid.UUID) -> Schedule:
         """Stop firing (a no-op if paused): next_run_at becomes null."""
-        return _store().set_enabled(tenant(), schedule_id, False, _now())
+        return set_enabled(tenant(), schedule_id, False)
 
 
 @blp.route("/<uuid:schedule_id>/resume")
@@ -134,7 +149,7 @@ class ScheduleResume(MethodView):
     def post(self, schedule_id: uuid.UUID) -> Schedule:
         """Fire again from now on (a no-op if enabled): the fire times missed while paused
         are not fired."""
-        return _store().set_enabled(tenant(), schedule_id, True, _now())
+        return set_enabled(tenant(), schedule_id, True)
 
 
 @blp.route("/<uuid:schedule_id>/run-now")
@@ -145,14 +160,10 @@ class ScheduleRunNow(MethodView):
         """Fire the schedule's task now, paused or not, through the same path as a scheduled
         run (a run marked `manual`); next_run_at stays as it is. Params that no longer
         validate against the task are a 422 naming the field, and nothing is enqueued."""
-        svc = services()
         try:
-            fired = fire_now(svc.db, tenant(), schedule_id, _now(), request_id.current())
+            return run_now(tenant(), schedule_id)
         except ValidationError as err:
             _refuse({"params": err.messages}, "the params no longer validate against the task")
-        if fired.task is not None:
-            publish(svc.publisher, [fired.task])
-        return fired.run
 
 
 @blp.route("/<uuid:schedule_id>/runs")

@@ -1,8 +1,9 @@
 """Security headers on every response the app produces, set in one after_request hook.
 
 The API answers JSON and files, never pages a browser should render or frame, so its policy
-forbids everything (`default-src 'none'`); /docs is the one page, and may load only its own
-files (Swagger UI served from the installed package, docs.py). Answers under /api are private
+forbids everything (`default-src 'none'`); /docs and the dashboard (/ui) are the pages, and may
+load only their own files (Swagger UI served from the installed package, docs.py; the
+dashboard's templates, script and styles, ui/). Answers under /api are private
 to the key that asked, so no cache keeps them. `Server` carries no version: granian sends
 `server: granian` on what the app answers and nothing on its own errors.
 """
@@ -21,6 +22,14 @@ DOCS_POLICY = (
     "frame-ancestors 'none'"
 )
 DOCS_PREFIX = "/docs"
+# The dashboard (ui/): its own script, styles and images, its event streams and fetches of its
+# own pages, forms posted to itself only; no inline script or style (its charts are inline SVG
+# coloured by classes). Its pages are private to the session, so no cache keeps them.
+UI_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+UI_PREFIX = "/ui"
 
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
@@ -35,9 +44,20 @@ def init_app(app: Flask) -> None:
     def secure(response: Response) -> Response:
         path = request.path
         docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
-        response.headers["Content-Security-Policy"] = DOCS_POLICY if docs else API_POLICY
+        dashboard = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+        response.headers["Content-Security-Policy"] = (
+            DOCS_POLICY if docs else UI_POLICY if dashboard else API_POLICY
+        )
         for name, value in ALWAYS.items():
             response.headers[name] = value
-        if path.startswith("/api/") and "Cache-Control" not in response.headers:
+        if dashboard:
+            # Not no-referrer: under it Chromium sends `Origin: null` with the dashboard's own
+            # form posts, and the CSRF check (ui/session.py) needs the real origin. Other
+            # sites still learn nothing.
+            response.headers["Referrer-Policy"] = "same-origin"
+        private = path.startswith("/api/") or (
+            dashboard and not path.startswith(UI_PREFIX + "/static/")
+        )
+        if private and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 
+from offload_api.stream import StreamSlots
 from offload_shared.apikeys import ApiKey, KeyResolver
 from offload_shared.artifacts import ArtifactStore, PostgresArtifacts
 from offload_shared.broker import make_broker
@@ -51,6 +52,7 @@ class Services:
     limiter: RateLimiter
     limits: Limits
     figures: PostgresFigures  # what GET /metrics reads from Postgres
+    streams: StreamSlots
 
     def close(self) -> None:
         self.keys.flush()  # the last-used times noted since the last write
@@ -77,6 +79,7 @@ def init_app(app: Flask, settings: Settings) -> Services:
         limiter=RateLimiter(broker.client),  # the broker's connection pool, no second one
         limits=Limits(settings),
         figures=PostgresFigures(db, lost_seconds=settings.worker_lost_seconds),
+        streams=StreamSlots(settings.api_streams),
     )
     app.extensions["offload"] = services
     return services

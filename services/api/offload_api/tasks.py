@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from offload_api.auth import requires, tenant
+from offload_api.auth import RETRY_AFTER, requires, tenant
 from offload_api.disposition import attachment
 from offload_api.json_codec import Blueprint
 from offload_api.schemas import (
@@ -23,6 +23,7 @@ from offload_api.schemas import (
     TaskSchema,
 )
 from offload_api.services import services
+from offload_api.stream import MIMETYPE, event_stream, task_check
 from offload_api.submit import enqueue_batch, enqueue_request
 from offload_shared.enqueue import publish
 from offload_shared.errors import ArtifactNotFound
@@ -121,10 +122,7 @@ class TaskCancel(MethodView):
     @blp.alt_response(409, description="The task already finished")
     def post(self, task_id: uuid.UUID) -> tuple[Task, int]:
         """Cancel a task: a pending one never runs; a running one stops at its next checkpoint."""
-        svc = services()
-        task = svc.store.cancel(tenant(), task_id)
-        if task.status is TaskStatus.CANCELLED:
-            svc.publisher.retract(task)  # out of its queue or delay set at once
+        task = cancel_task(tenant(), task_id)
         return task, 202 if task.status is TaskStatus.RUNNING else 200
 
 
@@ -135,10 +133,41 @@ class TaskRetry(MethodView):
     @blp.alt_response(409, description="Only a failed or cancelled task can be retried")
     def post(self, task_id: uuid.UUID) -> Task:
         """Send a failed or cancelled task round again; its history keeps every attempt."""
+        return retry_task(tenant(), task_id)
+
+
+STREAM_SCHEMA = {
+    "type": "string",
+    "example": 'retry: 2000\n\nevent: task\ndata: {"id": "3f0c...", "status": "running", '
+    '"progress": 40, "attempts": 1, "retry_count": 0, "error_message": null, '
+    '"cancel_requested": false, "started_at": "...", "completed_at": null}\n\n',
+}
+
+
+@blp.route("/<uuid:task_id>/stream")
+class TaskStream(MethodView):
+    @requires("read")
+    @blp.response(
+        200,
+        description=(
+            "Server-sent events (text/event-stream): an event `task` with the task's status, "
+            "progress, attempts, error_message and cancel_requested at once and whenever they "
+            "change (checked every 0.5 s), a comment every 15 s, and the end of the stream "
+            "once the task has finished"
+        ),
+        content_type=MIMETYPE,
+    )
+    @blp.doc(responses={"200": {"content": {MIMETYPE: {"schema": STREAM_SCHEMA}}}})
+    @blp.alt_response(
+        503,
+        description="The process serves OFFLOAD_API_STREAMS streams already",
+        headers={"Retry-After": RETRY_AFTER},
+    )
+    def get(self, task_id: uuid.UUID) -> Response:
+        """Follow a task's status and progress as they change, until it finishes."""
         svc = services()
-        task = svc.store.resubmit(tenant(), task_id)
-        publish(svc.publisher, [task])
-        return task
+        svc.store.get(tenant(), task_id)  # another tenant's task: 404 before any stream
+        return event_stream(svc.streams, task_check(svc.store, tenant(), task_id))
 
 
 @blp.route("/<uuid:task_id>/artifact")
@@ -147,16 +176,42 @@ class TaskArtifact(MethodView):
     @blp.response(200, description="The file the task produced (e.g. an .xlsx report)")
     def get(self, task_id: uuid.UUID) -> Response:
         """Download the file a report task produced."""
-        store = services().artifacts
-        artifact = store.find(tenant(), task_id)
-        if artifact is None:
-            raise ArtifactNotFound(f"task {task_id} has no artifact")
-        return Response(
-            store.read(artifact),
-            mimetype=artifact.content_type,
-            headers={
-                "Content-Disposition": attachment(artifact.filename),
-                "Content-Length": str(artifact.size_bytes),
-                "ETag": f'"{artifact.sha256}"',
-            },
-        )
+        return artifact_response(tenant(), task_id)
+
+
+# What the API's views and the dashboard's (ui/) both do.
+
+
+def cancel_task(tenant: str, task_id: uuid.UUID) -> Task:
+    """A pending task is cancelled and taken out of its queue; a running one gets a cancel
+    request; a finished one is a TaskConflict."""
+    svc = services()
+    task = svc.store.cancel(tenant, task_id)
+    if task.status is TaskStatus.CANCELLED:
+        svc.publisher.retract(task)  # out of its queue or delay set at once
+    return task
+
+
+def retry_task(tenant: str, task_id: uuid.UUID) -> Task:
+    """A failed or cancelled task goes round again (published); otherwise a TaskConflict."""
+    svc = services()
+    task = svc.store.resubmit(tenant, task_id)
+    publish(svc.publisher, [task])
+    return task
+
+
+def artifact_response(tenant: str, task_id: uuid.UUID) -> Response:
+    """The task's file as a download, streamed chunk by chunk; ArtifactNotFound if none."""
+    store = services().artifacts
+    artifact = store.find(tenant, task_id)
+    if artifact is None:
+        raise ArtifactNotFound(f"task {task_id} has no artifact")
+    return Response(
+        store.read(artifact),
+        mimetype=artifact.content_type,
+        headers={
+            "Content-Disposition": attachment(artifact.filename),
+            "Content-Length": str(artifact.size_bytes),
+            "ETag": f'"{artifact.sha256}"',
+        },
+    )

@@ -1,0 +1,2 @@
+DROP INDEX offload.tasks_tenant_id_prefix;
+DROP TABLE offload.ui_sessions;
