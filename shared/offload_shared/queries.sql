@@ -30,6 +30,10 @@ WHERE tenant = %(tenant)s
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
+  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
 ORDER BY created_at DESC, id
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -38,7 +42,11 @@ SELECT count(*) AS count FROM offload.tasks
 WHERE tenant = %(tenant)s
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s);
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
+  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%');
 
 -- name: task_events
 SELECT e.* FROM offload.task_events e
@@ -151,8 +159,8 @@ LIMIT 1;
 -- Keeps the worker alive in the reaper's eyes and returns its tasks whose cancel request is
 -- older than the grace period (they get a hard abort).
 WITH w AS (
-    INSERT INTO offload.workers (id, queue, hostname, pid)
-    VALUES (%(id)s, %(queue)s, %(hostname)s, %(pid)s)
+    INSERT INTO offload.workers (id, queue, hostname, pid, threads)
+    VALUES (%(id)s, %(queue)s, %(hostname)s, %(pid)s, %(threads)s)
     ON CONFLICT (id) DO UPDATE SET seen_at = now()
 )
 SELECT id FROM offload.tasks

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from offload_shared import transitions as tr
@@ -32,14 +33,13 @@ class TaskFilter:
     status: TaskStatus | None = None
     task_type: str | None = None
     task_name: str | None = None
+    queue: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    id_prefix: str | None = None  # the start of the id's text form (lower-case hex and dashes)
 
     def params(self, tenant: str) -> dict[str, Any]:
-        return {
-            "tenant": tenant,
-            "status": self.status,
-            "task_type": self.task_type,
-            "task_name": self.task_name,
-        }
+        return {"tenant": tenant, **self.__dict__}
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,17 @@ class TaskStore:
                 f"task is {current.status}; only a failed or cancelled task can be retried"
             )
         return task
+
+    def cancel_many(self, tenant: str, task_ids: Sequence[uuid.UUID]) -> list[Task]:
+        """`cancel` for a batch in one statement: the tasks it changed (the others had
+        finished, or a cancel was already requested)."""
+        rows = self.writer.write_many(tr.CANCEL, [{"id": i, "tenant": tenant} for i in task_ids])
+        return [Task.from_row(row) for row in rows if row is not None]
+
+    def resubmit_many(self, tenant: str, task_ids: Sequence[uuid.UUID]) -> list[Task]:
+        """`resubmit` for a batch in one statement: the tasks it sent round again."""
+        rows = self.writer.write_many(tr.RESUBMIT, [{"id": i, "tenant": tenant} for i in task_ids])
+        return [Task.from_row(row) for row in rows if row is not None]
 
     # -- the worker's transitions (group-committed in a worker process) -------------------------
 

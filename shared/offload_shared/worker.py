@@ -58,6 +58,7 @@ def worker_middleware(settings: Settings) -> list[dramatiq.Middleware]:
         )
         return WorkerRuntime(
             queue=os.environ.get(QUEUE_ENV, "*"),
+            threads=settings.worker_threads,
             store=TaskStore(db, GroupCommit(status_db)),
             outbox=OutboxSweeper(db),
         )

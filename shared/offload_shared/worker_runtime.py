@@ -37,6 +37,7 @@ class WorkerRuntime:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     hostname: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    threads: int = 0  # its Dramatiq threads, as operators see them (operations.workers)
     _threads: dict[uuid.UUID, _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
@@ -75,7 +76,13 @@ class WorkerRuntime:
             return True
 
     def identity(self) -> dict[str, object]:
-        return {"id": self.id, "queue": self.queue, "hostname": self.hostname, "pid": self.pid}
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "hostname": self.hostname,
+            "pid": self.pid,
+            "threads": self.threads,
+        }
 
     def close(self) -> None:
         """At worker shutdown, once: commit what is queued, sweep the outbox, leave

@@ -13,7 +13,7 @@ PACKAGES = {  # each package with named SQL (queries.sql) and where its code is
 }
 # Named-statement files besides each package's queries.sql (transitions.sql is the state
 # machine's, checked below). A module reads one through `query = Queries(PACKAGE, "file.sql")`.
-FILES = {"offload_shared": ("queries.sql", "schedules.sql")}
+FILES = {"offload_shared": ("queries.sql", "schedules.sql", "operations.sql")}
 LOADERS = {"query": 0, "sql": 0, "fetch_all": 1}  # call -> position of the query's name
 
 

@@ -1,0 +1,2 @@
+DROP INDEX offload.tasks_tenant_queue;
+ALTER TABLE offload.workers DROP COLUMN threads;

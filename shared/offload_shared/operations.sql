@@ -1,0 +1,86 @@
+-- What operators look at: per-queue figures, throughput, workers, the transitions feed and the
+-- task sets a bulk action applies to (operations.py). Read by the dashboard, the CLI's API
+-- endpoints and the metrics.
+
+-- name: queue_backlog
+-- Pending and running tasks per queue, along tasks_backlog (a small partial index however
+-- long the history); `tenant` NULL: every tenant's.
+SELECT queue,
+       count(*) FILTER (WHERE status = 'pending' AND waiting IS NULL
+                        AND coalesce(next_attempt_at, created_at) <= now()) AS ready,
+       count(*) FILTER (WHERE status = 'pending' AND waiting IS NULL
+                        AND coalesce(next_attempt_at, created_at) > now()) AS delayed,
+       count(*) FILTER (WHERE status = 'pending' AND waiting IS NOT NULL) AS waiting,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       extract(epoch FROM now() - min(coalesce(next_attempt_at, created_at))
+               FILTER (WHERE status = 'pending'
+                       AND coalesce(next_attempt_at, created_at) <= now()))::float8
+           AS oldest_ready_age_seconds
+FROM offload.tasks
+WHERE status IN ('pending', 'running')
+  AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+GROUP BY queue;
+
+-- name: queue_finished
+-- One tenant's tasks finished since `since`, per queue and status (tasks_finished).
+SELECT queue, status, count(*) AS count
+FROM offload.tasks
+WHERE tenant = %(tenant)s AND status IN ('completed', 'failed', 'cancelled')
+  AND completed_at >= %(since)s
+GROUP BY queue, status;
+
+-- name: throughput
+-- One tenant's finished tasks per time bucket and queue since `since` (tasks_finished).
+SELECT to_timestamp(floor(extract(epoch FROM completed_at) / %(bucket_seconds)s)
+                    * %(bucket_seconds)s) AS start,
+       queue,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed
+FROM offload.tasks
+WHERE tenant = %(tenant)s AND status IN ('completed', 'failed', 'cancelled')
+  AND completed_at >= %(since)s
+GROUP BY 1, 2
+ORDER BY 1, 2;
+
+-- name: workers
+-- Every registered worker process, and the running tasks of `tenant` (NULL: everyone's) each
+-- holds (tasks_running_worker).
+SELECT w.id, w.queue, w.hostname, w.pid, w.threads, w.started_at, w.seen_at,
+       w.seen_at > now() - make_interval(secs => %(lost_seconds)s) AS alive,
+       coalesce(jsonb_agg(jsonb_build_object(
+           'id', t.id, 'task_name', t.task_name, 'progress', t.progress,
+           'started_at', t.started_at) ORDER BY t.started_at)
+           FILTER (WHERE t.id IS NOT NULL), '[]') AS running
+FROM offload.workers w
+LEFT JOIN offload.tasks t ON t.worker_id = w.id AND t.status = 'running'
+    AND (%(tenant)s::text IS NULL OR t.tenant = %(tenant)s)
+GROUP BY w.id
+ORDER BY alive DESC, w.queue, w.hostname, w.pid;
+
+-- name: events_after
+-- The tenant's transitions after a cursor, oldest first (the primary key, then the task).
+SELECT e.id, e.task_id, t.task_name, t.queue, e.status, e.attempt, e.detail, e.at
+FROM offload.task_events e
+JOIN offload.tasks t ON t.id = e.task_id
+WHERE e.id > %(after_id)s AND t.tenant = %(tenant)s
+ORDER BY e.id
+LIMIT %(limit)s;
+
+-- name: latest_event_id
+SELECT coalesce(max(id), 0) AS id FROM offload.task_events;
+
+-- name: matching_ids
+-- The next batch of a tenant's task ids a filter matches among `statuses`, keyset by id.
+SELECT id FROM offload.tasks
+WHERE tenant = %(tenant)s
+  AND status = ANY(%(statuses)s::text[])
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
+  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
+  AND id > %(after)s
+ORDER BY id
+LIMIT %(limit)s;
