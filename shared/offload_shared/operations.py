@@ -23,6 +23,7 @@ from offload_shared.sql import Queries
 from offload_shared.store import TaskFilter, TaskStore
 
 __all__ = [
+    "ACTION_STATUSES",
     "BulkResult",
     "QueueStats",
     "RunningTask",

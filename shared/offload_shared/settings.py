@@ -25,8 +25,8 @@ from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
 __all__ = [
-    "Setting",
     "ClientSettings",
+    "Setting",
     "Settings",
     "SmtpSettings",
     "declared",

@@ -10,11 +10,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from offload_api import (
     analytics,
     auth,
+    bulk,
     docs,
     errors,
     fanout,
     health,
     limits,
+    monitoring,
     openapi,
     reports,
     schedules,
@@ -50,6 +52,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api = openapi.make_api(app)
     api.register_blueprint(tasks.blp)
+    api.register_blueprint(bulk.blp)
+    api.register_blueprint(monitoring.blp)
     api.register_blueprint(fanout.blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(analytics.blp)
