@@ -33,9 +33,9 @@ def describe_error(status: int, body: bytes) -> str:
     if not isinstance(payload, dict):
         return f"the API answered {status}"
     line = f"{status} {payload.get('status', '')}".strip()
-    if payload.get("message"):
-        line += f": {payload['message']}"
     named = [f"{field}: {text}" for field, text in _fields(payload.get("errors"), "")]
+    if payload.get("message") and not named:  # beside named fields it is werkzeug's boilerplate
+        line += f": {payload['message']}"
     return "; ".join([line, *named])
 
 

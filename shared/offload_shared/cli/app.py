@@ -13,7 +13,9 @@ import click
 
 from offload_shared.cli.admin_commands import api_key, migrate_command
 from offload_shared.cli.exits import EXIT_CODES_HELP, CliFailure, Exit
+from offload_shared.cli.ops_commands import stats, workers
 from offload_shared.cli.schedule_commands import schedules
+from offload_shared.cli.task_commands import cancel, enqueue, list_tasks, retry, status, tail
 from offload_shared.errors import OffloadError, Unavailable
 
 __all__ = ["cli", "main"]
@@ -38,7 +40,8 @@ def cli() -> None:
     pass
 
 
-for command in (migrate_command, api_key, schedules):
+for command in (enqueue, status, list_tasks, cancel, retry, tail, stats, workers, schedules,
+                migrate_command, api_key):  # fmt: skip
     cli.add_command(command)
 
 
