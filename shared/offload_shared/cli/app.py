@@ -7,11 +7,13 @@ api-key, cleanup, schedules install-defaults) work on Postgres (DATABASE_URL) an
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from offload_shared.cli.admin_commands import api_key, migrate_command
+from offload_shared.cli.cleanup_command import cleanup
 from offload_shared.cli.exits import EXIT_CODES_HELP, CliFailure, Exit
 from offload_shared.cli.ops_commands import stats, workers
 from offload_shared.cli.schedule_commands import schedules
@@ -41,11 +43,13 @@ def cli() -> None:
 
 
 for command in (enqueue, status, list_tasks, cancel, retry, tail, stats, workers, schedules,
-                migrate_command, api_key):  # fmt: skip
+                migrate_command, api_key, cleanup):  # fmt: skip
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The pool's own retries would print the driver's text; the failure is reported once, below.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         code = cli.main(argv, prog_name="offload", standalone_mode=False)
     except click.ClickException as exc:  # usage errors: 2
