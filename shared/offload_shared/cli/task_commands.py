@@ -309,6 +309,7 @@ def tail(after: int | None, interval: float, as_json: bool) -> None:
     _stop_on_signals()
     try:
         cursor = api.get("/api/events")["next"] if after is None else after
+        click.echo(f"following transitions after event {cursor} (Ctrl-C stops)", err=True)
         while True:
             page = api.get("/api/events", {"after": cursor, "limit": TAIL_PAGE})
             for event in page["items"]:
