@@ -67,7 +67,9 @@ def cleanup(
                            f"{plan.total} record(s) to delete")  # fmt: skip
             return
         store = TaskStore(db)
-        done = wait_for_task(lambda: _summary(store.get(tenant, task.id)), TASK, timeout)
+        done = wait_for_task(
+            lambda: _summary(store.get(tenant, task.id)), f"{TASK} {task.id}", timeout
+        )
     if as_json:
         emit_json(done)
     elif done["status"] == "completed":

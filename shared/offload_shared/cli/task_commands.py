@@ -116,7 +116,8 @@ def enqueue(
     task = api.post("/api/tasks/enqueue", {k: v for k, v in body.items() if v is not None})
     if wait:
         path = f"/api/tasks/{task['task_id']}"
-        _finished(wait_for_task(lambda: api.get(path), task_name, timeout), as_json)
+        label = f"{task_name} {task['task_id']}"
+        _finished(wait_for_task(lambda: api.get(path), label, timeout), as_json)
     elif as_json:
         emit_json(task)
     else:
@@ -216,7 +217,7 @@ def _bulk(api: ApiClient, action: str, where: dict[str, Any], dry_run: bool, as_
     matched = api.post(path, {**where, "dry_run": True})["matched"]
     changed = 0
     if not dry_run and matched:
-        with progress_bar(matched, action) as bar:
+        with progress_bar(matched, f"{action} {matched} task(s)") as bar:
             while changed < matched:
                 size = min(BULK_PAGE, matched - changed)
                 page = api.post(path, {**where, "limit": size})["changed"]
