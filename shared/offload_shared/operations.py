@@ -23,7 +23,9 @@ from offload_shared.sql import Queries
 from offload_shared.store import TaskFilter, TaskStore
 
 __all__ = [
+    "ACTION_STATUSES",
     "BulkResult",
+    "CleanupPlan",
     "OutboxLag",
     "QueueStats",
     "RunningTask",
@@ -31,6 +33,7 @@ __all__ = [
     "ThroughputBucket",
     "WorkerInfo",
     "bulk_apply",
+    "cleanup_plan",
     "events_after",
     "latest_event_id",
     "outbox_lag",
@@ -240,3 +243,35 @@ def bulk_apply(
 
 def _with_status(where: TaskFilter, status: TaskStatus) -> TaskFilter:
     return TaskFilter(**{**where.__dict__, "status": status})
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """What cleanup.old_records would delete for a tenant now."""
+
+    cutoff: datetime  # finished tasks and snapshots older than this go
+    tasks: int  # finished tasks, with their history, deliveries and artifacts
+    artifacts: int  # artifacts past their expiry
+    snapshots: int  # analytics snapshots, the latest of each kind always kept
+
+    @property
+    def total(self) -> int:
+        return self.tasks + self.artifacts + self.snapshots
+
+
+def cleanup_plan(
+    db: Database,
+    tenant: str,
+    *,
+    days_to_keep: int,
+    now: datetime | None = None,
+    keep_task_id: uuid.UUID | None = None,
+) -> CleanupPlan:
+    """Count what a cleanup keeping `days_to_keep` days would delete (the cleanup task
+    `keep_task_id` itself is never counted): its progress figure, and `offload cleanup
+    --dry-run`."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=days_to_keep)
+    key = {"tenant": tenant, "cutoff": cutoff, "now": now, "keep_task_id": keep_task_id}
+    row = db.fetch_one(query("cleanup_candidates"), key) or {}
+    return CleanupPlan(cutoff, *(int(row.get(k, 0)) for k in ("tasks", "artifacts", "snapshots")))

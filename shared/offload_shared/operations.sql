@@ -99,3 +99,18 @@ WHERE tenant = %(tenant)s
   AND id > %(after)s
 ORDER BY id
 LIMIT %(limit)s;
+
+-- name: cleanup_candidates
+-- What cleanup.old_records would delete for a tenant (its progress figure, and the dry run of
+-- `offload cleanup`); keep_task_id, the cleanup task itself, is never counted.
+SELECT
+    (SELECT count(*) FROM offload.tasks
+     WHERE tenant = %(tenant)s AND status IN ('completed', 'failed', 'cancelled')
+       AND completed_at < %(cutoff)s
+       AND (%(keep_task_id)s::uuid IS NULL OR id <> %(keep_task_id)s)) AS tasks,
+    (SELECT count(*) FROM offload.artifacts
+     WHERE tenant = %(tenant)s AND expires_at <= %(now)s) AS artifacts,
+    (SELECT count(*) FROM offload.analytics_snapshots s
+     WHERE s.tenant = %(tenant)s AND s.created_at < %(cutoff)s
+       AND s.id < (SELECT max(l.id) FROM offload.analytics_snapshots l
+                   WHERE l.tenant = s.tenant AND l.kind = s.kind)) AS snapshots;

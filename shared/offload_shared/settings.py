@@ -25,6 +25,7 @@ from offload_shared.errors import ConfigError
 from offload_shared.redis_connection import RedisTarget
 
 __all__ = [
+    "ClientSettings",
     "LogFormat",
     "LogLevel",
     "Setting",
@@ -120,6 +121,22 @@ class SmtpSettings:
     def __post_init__(self) -> None:
         if not self.port:  # by security
             object.__setattr__(self, "port", SMTP_PORTS[self.security])
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the `offload` command reads to reach the API (no service reads these)."""
+
+    api_url: str = setting(
+        "OFFLOAD_API_URL", "http://127.0.0.1:8000", "the API the `offload` command talks to"
+    )
+    api_key: str | None = setting(
+        "OFFLOAD_API_KEY", None, "the `offload` command's API key (never printed)", secret=True
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
+        return _load(cls, os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
@@ -264,6 +281,7 @@ class Settings:
         "OFFLOAD_BAD_AUTH_BURST", 20, "failed authentications a client may make at once", minimum=1
     )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
     report_sources_file: str | None = setting(
         "OFFLOAD_REPORT_SOURCES", None, "TOML file of registered report sources"
     )

@@ -151,3 +151,26 @@ def test_a_service_with_an_unreadable_report_sources_file_stops_at_start(tmp_pat
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("offload-scheduler: OFFLOAD_REPORT_SOURCES")
+
+
+def test_the_admin_commands_answer_in_json_too(infra, db, tenant):
+    from offload_shared import migrate
+
+    created = run(infra, "api-key", "create", "--tenant", tenant, "--name", "ci", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert (key["tenant"], key["name"], key["expires_at"]) == (tenant, "ci", None)
+    assert KeyResolver(db).resolve(key["key"]).tenant == tenant
+
+    rotated = json.loads(run(infra, "api-key", "rotate", key["id"], "--json").stdout)
+    assert rotated["id"] == key["id"]
+    assert rotated["key"] != key["key"]
+    assert KeyResolver(db).resolve(rotated["key"]).tenant == tenant
+    revoked = json.loads(run(infra, "api-key", "revoke", key["id"], "--json").stdout)
+    assert revoked == {"id": key["id"], "tenant": tenant, "state": "revoked"}
+
+    latest = migrate.available()[-1].version
+    assert json.loads(run(infra, "migrate", "--json").stdout) == {"done": [], "version": latest}
+    check = run(infra, "migrate", "--check", "--json")
+    assert check.returncode == 0
+    assert json.loads(check.stdout) == {"version": latest, "needed": latest, "current": True}

@@ -18,11 +18,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from offload_analytics_worker.queries import sql
 from offload_shared.db import Database
+from offload_shared.operations import cleanup_plan
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,10 @@ def cleanup_old_records(
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    cutoff = now - timedelta(days=days_to_keep)
+    plan = cleanup_plan(db, tenant, days_to_keep=days_to_keep, now=now, keep_task_id=task_id)
+    cutoff = plan.cutoff
     key = {"tenant": tenant, "cutoff": cutoff, "now": now, "keep_task_id": task_id}
-    planned = db.fetch_one(sql("cleanup_candidates"), key) or {}
-    tally = _Tally(sum(int(v) for v in planned.values()), progress)
+    tally = _Tally(plan.total, progress)
     deleted = {"tasks": 0, "artifacts": 0, "snapshots": 0}
 
     while True:  # tasks first: their artifacts go with them

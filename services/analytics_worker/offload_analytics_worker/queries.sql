@@ -108,19 +108,6 @@ WHERE %(force)s::boolean
    OR m.team_id IS DISTINCT FROM EXCLUDED.team_id
 RETURNING (xmax = 0) AS created;
 
--- name: cleanup_candidates
--- How much a cleanup has to delete (for its progress figure).
-SELECT
-    (SELECT count(*) FROM offload.tasks
-     WHERE tenant = %(tenant)s AND status IN ('completed', 'failed', 'cancelled')
-       AND completed_at < %(cutoff)s AND id <> %(keep_task_id)s) AS tasks,
-    (SELECT count(*) FROM offload.artifacts
-     WHERE tenant = %(tenant)s AND expires_at <= %(now)s) AS artifacts,
-    (SELECT count(*) FROM offload.analytics_snapshots s
-     WHERE s.tenant = %(tenant)s AND s.created_at < %(cutoff)s
-       AND s.id < (SELECT max(l.id) FROM offload.analytics_snapshots l
-                   WHERE l.tenant = s.tenant AND l.kind = s.kind)) AS snapshots;
-
 -- name: cleanup_delete_tasks
 -- One batch of finished tasks past the window; their history, deliveries and artifacts go with
 -- them (ON DELETE CASCADE). Rows another transaction holds are skipped, and the outer status

@@ -11,12 +11,14 @@ from offload_api import (
     access_log,
     analytics,
     auth,
+    bulk,
     docs,
     errors,
     fanout,
     health,
     limits,
     metrics,
+    monitoring,
     openapi,
     reports,
     request_id,
@@ -57,6 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api = openapi.make_api(app)
     api.register_blueprint(tasks.blp)
+    api.register_blueprint(bulk.blp)
+    api.register_blueprint(monitoring.blp)
     api.register_blueprint(fanout.blp)
     api.register_blueprint(reports.blp)
     api.register_blueprint(analytics.blp)

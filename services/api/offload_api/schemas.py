@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -12,11 +14,13 @@ from offload_shared.fanout import RULES
 from offload_shared.models import TaskStatus
 from offload_shared.params import (
     SINGLE_LINE,
+    JsonBoolean,
     JsonInteger,
     JsonNumber,
     RecordFields,
     SyncMetricsParams,
 )
+from offload_shared.store import TaskFilter
 
 STATUSES = [s.value for s in TaskStatus]
 
@@ -226,10 +230,84 @@ class TaskSchema(Schema):
     )
 
 
+def known_queue(value: str) -> None:
+    """A queue of the catalog as it is now (a team's own tasks may add queues)."""
+    queues = sorted({spec.queue for spec in CATALOG.values()})
+    if value not in queues:
+        raise ValidationError(f"Must be one of: {', '.join(queues)}.")
+
+
+ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{1,36}$")
+
+
 class TaskFilterSchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     task_type = fields.String(validate=known_category)
     task_name = fields.String(validate=validate.Length(1, 200))
+    queue = fields.String(validate=known_queue)
+    created_after = fields.AwareDateTime(
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601; created at or after it (no offset: UTC)"},
+    )
+    created_before = fields.AwareDateTime(
+        default_timezone=UTC, metadata={"description": "ISO 8601; created before it"}
+    )
+    id_prefix = fields.String(
+        validate=validate.Regexp(ID_PREFIX, error="must be 1-36 hex digits or dashes"),
+        metadata={"description": "the start of the task id (as in 3f0c or 3f0c1a2b-9d)"},
+    )
+
+    @post_load
+    def _lower(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "id_prefix" in data:
+            data["id_prefix"] = data["id_prefix"].lower()
+        return data
+
+
+FILTER_FIELDS = ("status", "task_type", "task_name", "queue", "created_after", "created_before",
+                 "id_prefix")  # fmt: skip
+
+
+def task_filter(args: Mapping[str, Any]) -> TaskFilter:
+    """The store's filter from a request's filter fields (those absent match anything)."""
+    found = {name: args[name] for name in FILTER_FIELDS if args.get(name) is not None}
+    if "status" in found:
+        found["status"] = TaskStatus(found["status"])
+    return TaskFilter(**found)
+
+
+MAX_BULK_LIMIT = 10_000
+
+
+class BulkRequestSchema(TaskFilterSchema):
+    """A bulk retry or cancel: the filter, and whether to change anything."""
+
+    dry_run = JsonBoolean(
+        load_default=False, metadata={"description": "count what would change, change nothing"}
+    )
+    limit = JsonInteger(
+        validate=validate.Range(1, MAX_BULK_LIMIT),
+        metadata={"description": "change at most this many in this call (page through the rest)"},
+    )
+    all = JsonBoolean(
+        load_default=False,
+        metadata={"description": "true: an empty filter, every task of the tenant, is meant"},
+    )
+
+    @validates_schema
+    def _explicit(self, data: dict[str, Any], **_: Any) -> None:
+        if not data["all"] and not any(data.get(name) is not None for name in FILTER_FIELDS):
+            raise ValidationError(
+                f"an empty filter matches every task: give one of {', '.join(FILTER_FIELDS)}, "
+                "or all: true",
+                "all",
+            )
+
+
+class BulkResultSchema(Schema):
+    matched = fields.Integer(metadata={"description": "matching tasks the action applies to"})
+    changed = fields.Integer(metadata={"description": "tasks changed (0 on a dry run)"})
+    dry_run = fields.Boolean()
 
 
 class TaskListQuerySchema(TaskFilterSchema):

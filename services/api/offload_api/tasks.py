@@ -21,6 +21,7 @@ from offload_api.schemas import (
     TaskListQuerySchema,
     TaskListSchema,
     TaskSchema,
+    task_filter,
 )
 from offload_api.services import services
 from offload_api.stream import MIMETYPE, event_stream, task_check
@@ -28,7 +29,6 @@ from offload_api.submit import enqueue_batch, enqueue_request
 from offload_shared.enqueue import publish
 from offload_shared.errors import ArtifactNotFound
 from offload_shared.models import Task, TaskStatus
-from offload_shared.store import TaskFilter
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Background tasks")
 IDEMPOTENCY_HEADER = {
@@ -38,12 +38,6 @@ IDEMPOTENCY_HEADER = {
     "schema": {"type": "string", "maxLength": 255},
     "description": "Same key and body within 48 h: the first response, no new task",
 }
-
-
-def _filter(args: dict[str, Any]) -> TaskFilter:
-    return TaskFilter(
-        status=args.get("status"), task_type=args.get("task_type"), task_name=args.get("task_name")
-    )
 
 
 @blp.route("/enqueue")
@@ -75,9 +69,10 @@ class TaskList(MethodView):
     @blp.arguments(TaskListQuerySchema(), location="query")
     @blp.response(200, TaskListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List the tenant's tasks, newest first, filtered by status, task_type or task_name."""
+        """List the tenant's tasks, newest first, filtered by status, task_type, task_name,
+        queue, creation time (created_after, created_before) or the start of the id."""
         store = services().store
-        where = _filter(args)
+        where = task_filter(args)
         return {
             "items": store.find(tenant(), where, limit=args["limit"], offset=args["offset"]),
             "total": store.count(tenant(), where),
@@ -93,7 +88,7 @@ class TaskCount(MethodView):
     @blp.response(200, CountSchema)
     def get(self, args: dict[str, Any]) -> dict[str, int]:
         """Count the tenant's tasks matching the filters."""
-        return {"count": services().store.count(tenant(), _filter(args))}
+        return {"count": services().store.count(tenant(), task_filter(args))}
 
 
 @blp.route("/<uuid:task_id>")
