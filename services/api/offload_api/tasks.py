@@ -131,8 +131,15 @@ class TaskRetry(MethodView):
         return retry_task(tenant(), task_id)
 
 
+# One server-sent event, as a client's parser sees it (`data` is the task's JSON, a string);
+# the example is the stream on the wire.
 STREAM_SCHEMA = {
-    "type": "string",
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["task"]},
+        "data": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
     "example": 'retry: 2000\n\nevent: task\ndata: {"id": "3f0c...", "status": "running", '
     '"progress": 40, "attempts": 1, "retry_count": 0, "error_message": null, '
     '"cancel_requested": false, "started_at": "...", "completed_at": null}\n\n',
