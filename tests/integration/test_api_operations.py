@@ -212,3 +212,9 @@ def test_the_openapi_document_shows_the_operator_endpoints(client):
         assert paths[f"/api/tasks/bulk/{action}"]["post"]["x-offload-scope"] == "enqueue"
     params = {p["name"] for p in paths["/api/tasks/"]["get"]["parameters"]}
     assert {"queue", "created_after", "created_before", "id_prefix"} <= params
+
+
+def test_a_feed_cursor_beyond_a_bigint_is_a_422_naming_it(client):
+    response = client.get("/api/events?after=23749843034488905728")  # found by schemathesis
+    assert response.status_code == 422
+    assert "after" in response.get_data(as_text=True)

@@ -71,7 +71,7 @@ class WorkerListSchema(Schema):
 
 class EventFeedQuerySchema(Schema):
     after = fields.Integer(
-        validate=validate.Range(0),
+        validate=validate.Range(0, 2**63 - 1),  # task_events.id is a bigint
         metadata={"description": "the `next` of the previous page; omitted: from now on"},
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(1, MAX_EVENTS))
