@@ -34,7 +34,7 @@ CHECKS = ",".join((
     "response_headers_conformance",
     "unsupported_method",  # a method the path lacks: 405 with its Allow header
 ))  # fmt: skip
-EXAMPLES = 60  # per operation and phase: about 40 s on 2 cores
+EXAMPLES = 40  # per operation and phase: about 80 s on 2 cores, mostly generating the cases
 SEED = "20261201"
 
 
@@ -81,6 +81,7 @@ def fuzzed_api(infra, fuzz_database, tmp_path):
         redis.Redis.from_url(redis_url).flushdb()
 
 
+@pytest.mark.timeout(600)  # beyond the run's own 540 s, so that its output is what fails
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzzed_api):
     url, key, api_log = fuzzed_api
     started = time.monotonic()
@@ -92,10 +93,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzzed_api):
             "--phases", "examples,coverage,fuzzing",
             "--max-examples", str(EXAMPLES),
             "--seed", SEED,
+            # A task's event stream stays open until the task finishes, and these tasks never
+            # run: schemathesis reuses the ids of tasks it enqueued, and each such request sat
+            # out its 10 s timeout (20 of them made this test 294 s instead of 80).
+            # tests/integration/test_task_stream.py and tests/e2e/test_event_stream.py cover it.
+            "--exclude-path-regex", "/stream$",
             "--workers", "2",
             "--no-color",
         ],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=540, check=False,
     )  # fmt: skip
     summary = run.stdout[run.stdout.rfind("SUMMARY") :]
     print(f"schemathesis: {time.monotonic() - started:.0f} s\n{summary}")
