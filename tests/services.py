@@ -6,12 +6,15 @@ OFFLOAD_HEALTH_PORT; the API's /healthz), never by reading its log."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import requests
 
 from offload_dev.procs import Child, free_port, spawn, stop_all, wait_until
+from offload_shared import migrate
 
 BIN = Path(sys.executable).parent
 BOOT_SECONDS = 60
@@ -56,6 +59,24 @@ def start_api(
     url = f"http://127.0.0.1:{port}"
     _wait(child, f"{url}/healthz", "the API to answer")
     return child, url
+
+
+@contextmanager
+def own_database(server_url: str, name: str) -> Iterator[str]:
+    """A database `name` of its own on the server of `server_url`, migrated, for services
+    started apart from the e2e stack (whose scheduler would act on their rows); dropped
+    afterwards."""
+    base, _, _ = server_url.rpartition("/")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    migrate.migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _wait(child: Child, url: str, what: str) -> None:

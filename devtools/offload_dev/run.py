@@ -119,6 +119,8 @@ def banner(env: dict[str, str], key: str, state_dir: Path, sink: Child | None) -
         f"  dashboard    {api}{DASHBOARD_PATH}  (log in with the dev API key)",
         f"  dev API key  {key}  (tenant 'dev', saved in {state_dir / 'dev-api-key'})",
         f"  emails       {mail}",
+        f"  offload CLI  export OFFLOAD_API_URL={api} OFFLOAD_API_KEY={key}",
+        "               then e.g. .venv/bin/offload stats",
         f"  database     {redact(env['DATABASE_URL'])}",
         f"  redis        {redact(env['REDIS_URL'])}",
         rule,

@@ -19,6 +19,7 @@ import pytest
 
 from offload_dev.procs import free_port
 from offload_shared import apikeys
+from offload_shared.masking import MASK
 from offload_shared.store import TaskStore
 from tests.conftest import wait_for
 
@@ -122,6 +123,19 @@ def test_status_takes_the_start_of_an_id_and_refuses_unknown_ones(cli):
     bad = cli("status", "not-an-id")
     assert bad.returncode == 2
     assert "not a task id" in bad.stderr
+
+
+def test_status_masks_secrets_in_params_as_the_dashboard_does(cli):
+    source = "https://metrics:hunter2@metrics.example.com/v1"
+    enqueued = cli("enqueue", "analytics.sync_metrics", "--param", f"source_url={source}",
+                   "--param", "team_id=t1", "--delay", "600", "--json")  # fmt: skip
+    task_id = as_json(enqueued)["task_id"]
+    text = ok(cli("status", task_id))
+    shown = as_json(cli("status", task_id, "--json"))
+    assert "hunter2" not in text + json.dumps(shown)
+    assert f"https://{MASK}@metrics.example.com/v1" in text
+    assert shown["params"]["source_url"] == f"https://{MASK}@metrics.example.com/v1"
+    assert shown["params"]["team_id"] == "t1"
 
 
 def test_list_prints_a_table_and_json_lines_filtered(cli):

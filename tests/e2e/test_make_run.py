@@ -1,9 +1,11 @@
 """`make run`'s supervisor as a newcomer uses it: start it, read the banner, enqueue a task with
-the printed key, press Ctrl-C, and find nothing left running."""
+the printed key, look at it with the `offload` command the banner sets up, press Ctrl-C, and find
+nothing left running."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -119,6 +121,14 @@ def test_make_run_serves_the_api_and_ctrl_c_stops_everything(infra, tmp_path):
         )
         assert done["result"]["accepted"] == ["first@example.com"]
         wait_for(lambda: "to=first@example.com subject='It works'" in "".join(lines))
+        exports = dict(re.findall(r"(OFFLOAD_API_(?:URL|KEY))=(\S+)", banner))
+        assert exports == {"OFFLOAD_API_URL": api, "OFFLOAD_API_KEY": key}
+        shown = subprocess.run(
+            [str(Path(sys.executable).with_name("offload")), "status", task["task_id"], "--json"],
+            env={**os.environ, **exports}, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["status"] == "completed"
     finally:
         started |= descendants(supervisor.pid)
         supervisor.send_signal(signal.SIGINT)

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 import redis
 import requests
@@ -19,7 +18,7 @@ from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
 from offload_dev.procs import Child, free_port, stop_all, wait_until
-from offload_shared import apikeys, migrate, operations
+from offload_shared import apikeys, operations
 from offload_shared.db import Database
 from tests import services
 from tests.conftest import wait_for
@@ -48,16 +47,8 @@ def mailbox() -> Mailbox:
 
 @pytest.fixture(scope="module")
 def database(infra) -> Iterator[str]:
-    name = f"offload_metrics_{os.getpid()}"
-    base, _, _ = infra.database_url.rpartition("/")
-    with psycopg.connect(infra.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
-    migrate.migrate(url)
-    yield url
-    with psycopg.connect(infra.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with services.own_database(infra.database_url, f"offload_metrics_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

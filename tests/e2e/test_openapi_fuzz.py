@@ -14,12 +14,11 @@ import os
 import subprocess
 import time
 
-import psycopg
 import pytest
 import redis
 
 from offload_dev.procs import stop_all
-from offload_shared import apikeys, migrate
+from offload_shared import apikeys
 from offload_shared.db import Database
 from tests import services
 
@@ -41,16 +40,8 @@ SEED = "20261201"
 @pytest.fixture
 def fuzz_database(infra):
     """A database of the fuzzer's own on the test server, migrated; dropped afterwards."""
-    name = f"offload_fuzz_{os.getpid()}"
-    base, _, _ = infra.database_url.rpartition("/")
-    with psycopg.connect(infra.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
-    migrate.migrate(url)
-    yield url
-    with psycopg.connect(infra.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with services.own_database(infra.database_url, f"offload_fuzz_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The operator endpoints through Flask's test client, against real Postgres and Redis:
-/api/stats, /api/workers, the transitions feed GET /api/events, /api/tasks/bulk/{retry,cancel}
+/api/stats, /api/workers, the transitions feed /api/transitions, /api/tasks/bulk/{retry,cancel}
 and the task list's new filters."""
 
 from datetime import UTC, datetime, timedelta
@@ -73,13 +73,13 @@ def test_workers_list_the_processes_with_only_the_tenants_running_tasks(client, 
 
 
 def test_the_event_feed_starts_now_and_pages_with_its_cursor(client, store, tenant):
-    start = client.get("/api/events").get_json()
+    start = client.get("/api/transitions").get_json()
     assert start["items"] == []
     task = create_task(store.db, tenant)
     create_task(store.db, f"{tenant}-other")
     finish(store, task, "completed")
 
-    first = client.get("/api/events", query_string={"after": start["next"], "limit": 2})
+    first = client.get("/api/transitions", query_string={"after": start["next"], "limit": 2})
     assert first.status_code == 200
     page = first.get_json()
     assert [(e["task_id"], e["status"]) for e in page["items"]] == [
@@ -87,16 +87,16 @@ def test_the_event_feed_starts_now_and_pages_with_its_cursor(client, store, tena
         (str(task.id), "running"),
     ]
     assert page["next"] == page["items"][-1]["event_id"]
-    rest = client.get("/api/events", query_string={"after": page["next"]}).get_json()
+    rest = client.get("/api/transitions", query_string={"after": page["next"]}).get_json()
     assert [e["status"] for e in rest["items"]] == ["completed"]
     assert rest["items"][0]["queue"] == "email"
-    empty = client.get("/api/events", query_string={"after": rest["next"]}).get_json()
+    empty = client.get("/api/transitions", query_string={"after": rest["next"]}).get_json()
     assert empty == {"items": [], "next": rest["next"]}
 
 
 def test_the_event_feed_refuses_a_bad_cursor_or_limit(client):
     for query in ({"after": "-1"}, {"after": "x"}, {"limit": "0"}, {"limit": "501"}):
-        response = client.get("/api/events", query_string=query)
+        response = client.get("/api/transitions", query_string=query)
         assert response.status_code == 422, query
         assert set(response.get_json()["errors"]["query"]) <= {"after", "limit"}
 
@@ -205,8 +205,8 @@ def test_the_task_list_filters_by_queue_creation_time_and_id_prefix(client, stor
 
 def test_the_openapi_document_shows_the_operator_endpoints(client):
     paths = client.get("/openapi.json").get_json()["paths"]
-    assert {"get", "post"} <= set(paths["/api/events"])
-    for path in ("/api/stats", "/api/workers"):
+    assert set(paths["/api/events"]) == {"post"}  # the fan-out; the feed has a path of its own
+    for path in ("/api/stats", "/api/workers", "/api/transitions"):
         assert paths[path]["get"]["x-offload-scope"] == "read"
     for action in ("retry", "cancel"):
         assert paths[f"/api/tasks/bulk/{action}"]["post"]["x-offload-scope"] == "enqueue"
@@ -215,6 +215,6 @@ def test_the_openapi_document_shows_the_operator_endpoints(client):
 
 
 def test_a_feed_cursor_beyond_a_bigint_is_a_422_naming_it(client):
-    response = client.get("/api/events?after=23749843034488905728")  # found by schemathesis
+    response = client.get("/api/transitions?after=23749843034488905728")  # found by schemathesis
     assert response.status_code == 422
     assert "after" in response.get_data(as_text=True)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from offload_api.ui import pages
-from offload_api.ui.masking import MASK
 from offload_shared.apikeys import create_key
+from offload_shared.masking import MASK
 from offload_shared.store import TaskStore
 from tests.conftest import create_task
 from tests.seeding import seed

@@ -1,5 +1,5 @@
 """What an operator watches, for the caller's tenant: per-queue figures and throughput
-(/api/stats), the worker processes (/api/workers) and the feed of transitions (GET /api/events,
+(/api/stats), the worker processes (/api/workers) and the feed of transitions (/api/transitions,
 a cursor for `offload tail`). All of it is operations.py's, read from Postgres."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from flask.views import MethodView
 from offload_api.auth import requires, tenant
 from offload_api.json_codec import Blueprint
 from offload_api.monitoring_schemas import (
-    EventFeedQuerySchema,
-    EventFeedSchema,
     StatsSchema,
+    TransitionFeedQuerySchema,
+    TransitionFeedSchema,
     WorkerListSchema,
 )
 from offload_api.services import services
@@ -69,11 +69,11 @@ class Workers(MethodView):
         return {"items": workers(svc.db, tenant(), lost_seconds=svc.settings.worker_lost_seconds)}
 
 
-@blp.route("/events")
-class EventFeed(MethodView):
+@blp.route("/transitions")
+class TransitionFeed(MethodView):
     @requires("read")
-    @blp.arguments(EventFeedQuerySchema(), location="query")
-    @blp.response(200, EventFeedSchema)
+    @blp.arguments(TransitionFeedQuerySchema(), location="query")
+    @blp.response(200, TransitionFeedSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The tenant's task transitions after the cursor `after`, oldest first, and the cursor
         to ask with next. Without `after`: no items, and the cursor of now (what follows)."""

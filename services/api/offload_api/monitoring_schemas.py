@@ -1,4 +1,4 @@
-"""Response schemas of /api/stats, /api/workers and the transitions feed GET /api/events."""
+"""Response schemas of /api/stats, /api/workers and the transitions feed /api/transitions."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class WorkerListSchema(Schema):
     items = fields.List(fields.Nested(WorkerSchema), metadata={"description": "alive first"})
 
 
-class EventFeedQuerySchema(Schema):
+class TransitionFeedQuerySchema(Schema):
     after = fields.Integer(
         validate=validate.Range(0, 2**63 - 1),  # task_events.id is a bigint
         metadata={"description": "the `next` of the previous page; omitted: from now on"},
@@ -88,6 +88,6 @@ class FeedEventSchema(Schema):
     at = fields.DateTime()
 
 
-class EventFeedSchema(Schema):
+class TransitionFeedSchema(Schema):
     items = fields.List(fields.Nested(FeedEventSchema), metadata={"description": "oldest first"})
     next = fields.Integer(metadata={"description": "pass it as `after` for what follows"})

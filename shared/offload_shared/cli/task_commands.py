@@ -19,6 +19,7 @@ from offload_shared.cli.exits import CliFailure, Exit
 from offload_shared.cli.output import emit_json, emit_lines, json_option, progress_bar, table, when
 from offload_shared.cli.waiting import DEFAULT_WAIT_SECONDS, wait_for_task
 from offload_shared.errors import ConfigError
+from offload_shared.masking import masked_params
 
 __all__ = ["cancel", "enqueue", "list_tasks", "retry", "status", "tail"]
 
@@ -127,12 +128,15 @@ def enqueue(
 
 @click.command(short_help="one task: status, progress, result, error",
     help="Show one task: status, progress, params, result, error, timestamps. "
-               "ID may be the start of the id.")  # fmt: skip
+               "ID may be the start of the id. Secrets in params and result are masked, "
+               "as the dashboard masks them (the API's GET /api/tasks/ID has them).")  # fmt: skip
 @click.argument("given", metavar="ID")
 @json_option
 def status(given: str, as_json: bool) -> None:
     api = ApiClient.from_env()
     task = api.get(f"/api/tasks/{resolve_id(api, given)}")
+    for field in ("params", "result"):  # a terminal's scrollback is a log of sorts
+        task[field] = masked_params(task["task_name"], task[field])
     if as_json:
         emit_json(task)
     else:
@@ -140,6 +144,9 @@ def status(given: str, as_json: bool) -> None:
 
 
 def _describe(task: Mapping[str, Any]) -> None:
+    def shown(value: Any) -> str:
+        return "-" if value is None else json.dumps(value, ensure_ascii=False)
+
     rows = [
         ("task", task["task_id"]),
         ("name", f"{task['task_name']} (type {task['task_type']}, queue {task['queue']})"),
@@ -153,8 +160,8 @@ def _describe(task: Mapping[str, Any]) -> None:
         ("created", when(task["created_at"])),
         ("started", when(task["started_at"])),
         ("finished", when(task["completed_at"])),
-        ("params", json.dumps(task["params"])),
-        ("result", json.dumps(task["result"]) if task["result"] is not None else "-"),
+        ("params", shown(task["params"])),
+        ("result", shown(task["result"])),
         ("error", task["error_message"] or "-"),
     ]
     for name, value in rows:
@@ -309,10 +316,10 @@ def tail(after: int | None, interval: float, as_json: bool) -> None:
     api = ApiClient.from_env()
     _stop_on_signals()
     try:
-        cursor = api.get("/api/events")["next"] if after is None else after
+        cursor = api.get("/api/transitions")["next"] if after is None else after
         click.echo(f"following transitions after event {cursor} (Ctrl-C stops)", err=True)
         while True:
-            page = api.get("/api/events", {"after": cursor, "limit": TAIL_PAGE})
+            page = api.get("/api/transitions", {"after": cursor, "limit": TAIL_PAGE})
             for event in page["items"]:
                 emit_json(event) if as_json else click.echo(_event_line(event))
             cursor = page["next"]

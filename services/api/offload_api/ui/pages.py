@@ -17,10 +17,10 @@ from offload_api.stream import event_stream, task_check
 from offload_api.tasks import artifact_response
 from offload_api.ui import charts, filters
 from offload_api.ui.blueprint import blp
-from offload_api.ui.masking import masked_params
 from offload_shared import operations
 from offload_shared.catalog import CATALOG, QUEUES
 from offload_shared.errors import InvalidRequest
+from offload_shared.masking import masked_params
 from offload_shared.models import TaskStatus
 from offload_shared.schedules import ScheduleStore
 

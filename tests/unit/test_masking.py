@@ -1,9 +1,9 @@
-"""The dashboard's masking of task params (ui/masking.py): the rule, at every depth."""
+"""Masking of task params (offload_shared/masking.py): the rule, at every depth."""
 
 import pytest
 from marshmallow import Schema, fields
 
-from offload_api.ui.masking import MASK, looks_secret, mask, masked_params
+from offload_shared.masking import MASK, looks_secret, mask, masked_params
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Task params as the dashboard shows them: secrets masked.
+"""Task params as an operator sees them (the dashboard, `offload status`): secrets masked.
 
 The rule, applied at every depth (nested objects and lists too):
 - a value is masked when its key looks secret: the key, lower-cased with '-' as '_', contains
