@@ -194,8 +194,8 @@ class Bench:
             stop_all([child], timeout=30)
 
     def offload_worker(self) -> AbstractContextManager[Child]:
-        # With a health port, as the images run it: its /metrics, and counting in
-        # prometheus_client's multiprocess mode, are part of the figures.
+        # With a health port, as the images run it: its /metrics, and the counting for it in
+        # every worker process (metrics.py), are part of the figures.
         argv = [sys.executable, "-m", "bench.noop_worker"]
         return self.worker("offload-worker", argv, OFFLOAD_HEALTH_PORT=str(free_port()))
 

@@ -95,7 +95,7 @@ WHERE tenant = %(tenant)s
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
+  AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
   AND id > %(after)s
 ORDER BY id
 LIMIT %(limit)s;

@@ -33,7 +33,7 @@ WHERE tenant = %(tenant)s
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-  AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
+  AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
 ORDER BY created_at DESC, id
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -49,7 +49,7 @@ SELECT count(*) AS count FROM (
       AND (%(queue)s::text IS NULL OR queue = %(queue)s)
       AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
       AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-      AND (%(id_prefix)s::text IS NULL OR id::text LIKE %(id_prefix)s || '%%')
+      AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
     LIMIT %(cap)s
 ) AS matched;
 

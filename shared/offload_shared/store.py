@@ -37,10 +37,33 @@ class TaskFilter:
     queue: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    id_prefix: str | None = None  # the start of the id's text form (lower-case hex and dashes)
+    id_prefix: str | None = None  # the start of the id's text form (hex digits and dashes)
 
     def params(self, tenant: str) -> dict[str, Any]:
-        return {"tenant": tenant, **self.__dict__}
+        fields = {k: v for k, v in self.__dict__.items() if k != "id_prefix"}
+        low, high = id_range(self.id_prefix) if self.id_prefix is not None else (None, None)
+        return {"tenant": tenant, **fields, "id_low": low, "id_high": high}
+
+
+_UUID_TEXT = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+_HEX = frozenset("0123456789abcdef")
+
+
+def id_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The ids whose text starts with `prefix`, as a range of the primary key: Postgres orders
+    uuids byte by byte, as their hex text sorts, so `id BETWEEN low AND high` walks the index
+    for them, where `id::text LIKE 'ab12%'` would need an index of its own (one more index
+    entry for each of a task's writes). A prefix no id's text can start with (a dash out of
+    place, too long) gives an empty range (low above high)."""
+    text = prefix.lower()
+    slots = _UUID_TEXT[: len(text)]
+    fits = len(text) == len(slots) and all(
+        (c == "-") if slot == "-" else (c in _HEX) for c, slot in zip(text, slots, strict=True)
+    )
+    if not fits:
+        return uuid.UUID(int=1), uuid.UUID(int=0)
+    digits = text.replace("-", "")
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
 
 
 @dataclass(frozen=True)
@@ -338,8 +361,8 @@ class TaskStore:
                 conn, lost_seconds=lost_seconds, overrun_seconds=overrun_seconds, limit=limit
             )
         reaped = Reaped(int(row["requeued"]), int(row["ended"]))
-        counted().reaped.labels("requeued").inc(reaped.requeued)
-        counted().reaped.labels("ended").inc(reaped.ended)
+        counted().reaped("requeued", reaped.requeued)
+        counted().reaped("ended", reaped.ended)
         return reaped
 
 

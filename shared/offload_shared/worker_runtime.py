@@ -18,6 +18,7 @@ from dramatiq.middleware.threading import raise_thread_exception
 from offload_shared import logs
 from offload_shared.errors import OffloadError
 from offload_shared.group_commit import GroupCommit
+from offload_shared.metrics import counted
 from offload_shared.outbox import OutboxSweeper
 from offload_shared.sql import query
 from offload_shared.store import TaskStore
@@ -107,6 +108,7 @@ class WorkerRuntime:
             if not writer.drain(timeout=10):
                 log.warning("status writes still queued at shutdown; their messages come back")
             writer.db.close()
+        counted().flush()  # the outcomes just committed, before the process exits
         self.outbox.close()
         # Last, once the outcomes are committed: a worker gone from offload.workers is lost at
         # once in the reaper's eyes, and a queued outcome must not lose to its reap.

@@ -3,7 +3,8 @@
 Every request is counted by route (its URL rule, so one series per endpoint, not per task id),
 method and status code, with its time in the app, refusals included (401, 413, 429...). The
 scrape also carries the gauges read from Postgres (gauges.py) and, under granian's several
-worker processes, every process's counts (metrics.py: multiprocess mode, set up by serve.py).
+worker processes, every process's counts (metrics.py: one directory for them all, made by
+serve.py).
 
 The gauges are every tenant's, so no tenant's API key opens /metrics: it needs
 `Authorization: Bearer <OFFLOAD_METRICS_TOKEN>`, and answers 404 while that is unset. The
@@ -41,9 +42,8 @@ def _count(response: Response) -> Response:
     began = g.get("offload_began")
     if began is not None:
         endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        c = counted()
-        c.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-        c.request_seconds.labels(endpoint, request.method).observe(time.perf_counter() - began)
+        took = time.perf_counter() - began
+        counted().request(endpoint, request.method, response.status_code, took)
     return response
 
 

@@ -191,7 +191,7 @@ class TaskStatusMiddleware(Middleware):
         if task.started_at is not None:
             due = task.next_attempt_at or task.created_at
             wait = max(0.0, (task.started_at - due).total_seconds())
-            counted().queue_wait.labels(task.queue, task.task_name).observe(wait)
+            counted().queue_wait(task, wait)
         self.runtime.get().started(task.id)  # last: abortable (the heartbeat) from here on
 
     def _begin_late(self, message: Leased, task: Task) -> None:
@@ -249,7 +249,7 @@ class TaskStatusMiddleware(Middleware):
             return
         task, result = run.ctx.task, run.result
         ran = time.monotonic() - run.began
-        counted().run_time.labels(task.queue, task.task_name).observe(ran)
+        counted().run_time(task, ran)
         if exception is not None and not isinstance(exception, TaskCancelled | WorkerShutdown):
             log.warning(
                 "task %s (%s) attempt %d raised %s",

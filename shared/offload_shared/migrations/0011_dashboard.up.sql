@@ -13,11 +13,3 @@ CREATE TABLE offload.ui_sessions (
 );
 CREATE INDEX ui_sessions_api_key ON offload.ui_sessions (api_key_id);
 CREATE INDEX ui_sessions_expires ON offload.ui_sessions (expires_at);
-
--- The dashboard's task list filters on the start of a task's id (`id::text LIKE 'ab12%'`).
--- No uuid index serves a text prefix: with a million tasks the list took 450 ms scanning the
--- tenant's rows; along this index, under 10 ms (bench/ui.py). The planner only picks it once
--- it has statistics of the expression, which ANALYZE gathers (a sample: about a second for a
--- million rows); until then it estimates any prefix to match 0.5 % of the rows.
-CREATE INDEX tasks_tenant_id_prefix ON offload.tasks (tenant, (id::text) text_pattern_ops);
-ANALYZE offload.tasks;
