@@ -49,6 +49,8 @@ from offload_shared.models import Task
 
 __all__ = [
     "CONTENT_TYPE",
+    "DIR_ENV",
+    "TASK_BUCKETS",
     "counted",
     "exposition",
     "use_multiprocess",
