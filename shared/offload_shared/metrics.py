@@ -103,6 +103,7 @@ class Counts:
         self._threads: list[Totals] = []  # every counting thread's totals, kept once it ends
         self._file = directory / f"{os.getpid()}.json" if directory is not None else None
         self._due = threading.Event()  # set: counts not yet written to the file
+        self._writing = threading.Lock()  # one flush at a time: they share the .part file
         self._flusher: threading.Thread | None = None
 
     # -- what the services count --------------------------------------------------------------
@@ -175,14 +176,16 @@ class Counts:
         """Write this process's totals to its file now (a no-op without a directory)."""
         if self._file is None:
             return
-        self._due.clear()
-        text = json.dumps([[name, labels, values] for (name, labels), values in self.totals()])
         part = self._file.with_suffix(".part")
-        try:
-            part.write_text(text, encoding="utf-8")
-            part.replace(self._file)  # a scrape reads the old file or the new one, never half
-        except OSError as exc:
-            log.warning("metrics not written: %s", exc)
+        with self._writing:  # the flusher, a scrape and the shutdown may flush at once
+            self._due.clear()
+            totals = self.totals()
+            text = json.dumps([[name, labels, values] for (name, labels), values in totals])
+            try:
+                part.write_text(text, encoding="utf-8")
+                part.replace(self._file)  # a scrape reads the old file or the new, never half
+            except OSError as exc:
+                log.warning("metrics not written: %s", exc)
 
     def totals(self) -> list[tuple[Key, list[float]]]:
         """Every thread's totals, added up (copies: a dict's and a list's copy are each one
