@@ -231,12 +231,32 @@ def use_multiprocess(service: str) -> Path:
     one for this service's run. Call it before the processes that count start (they inherit the
     variable) and before anything is counted here."""
     global _COUNTS
+    _sweep(Path(tempfile.gettempdir()))
     directory = Path(tempfile.gettempdir()) / f"offload-metrics-{service}-{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ[DIR_ENV] = str(directory)
     _COUNTS = None
     return directory
+
+
+def _sweep(parent: Path) -> None:
+    """Remove the directories of services that have exited (a restart makes a new one; the API
+    execs granian, so no exit hook of its own could)."""
+    for directory in parent.glob("offload-metrics-*-*"):
+        pid = directory.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _read(directory: Path) -> Iterator[tuple[Key, list[float]]]:

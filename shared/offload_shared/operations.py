@@ -219,13 +219,11 @@ def bulk_apply(
     if dry_run or not statuses:
         return BulkResult(matched, 0)
     changed, after = 0, uuid.UUID(int=0)
-    params = {**where.params(tenant), "statuses": [str(s) for s in statuses]}
     while limit is None or changed < limit:
         size = BATCH if limit is None else min(BATCH, limit - changed)
-        rows = store.db.fetch_all(query("matching_ids"), {**params, "after": after, "limit": size})
-        if not rows:
+        ids = store.matching_ids(tenant, where, statuses, after=after, limit=size)
+        if not ids:
             break
-        ids = [row["id"] for row in rows]
         after = ids[-1]
         if action == "retry":
             tasks = store.resubmit_many(tenant, ids)

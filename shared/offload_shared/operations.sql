@@ -84,22 +84,6 @@ WHERE available_at <= now();
 -- name: latest_event_id
 SELECT coalesce(max(id), 0) AS id FROM offload.task_events;
 
--- name: matching_ids
--- The next batch of a tenant's task ids a filter matches among `statuses`, keyset by id.
-SELECT id FROM offload.tasks
-WHERE tenant = %(tenant)s
-  AND status = ANY(%(statuses)s::text[])
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
-  AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
-  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
-  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-  AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
-  AND id > %(after)s
-ORDER BY id
-LIMIT %(limit)s;
-
 -- name: cleanup_candidates
 -- What cleanup.old_records would delete for a tenant (its progress figure, and the dry run of
 -- `offload cleanup`); keep_task_id, the cleanup task itself, is never counted.

@@ -24,16 +24,21 @@ DELETE FROM offload.tasks WHERE id = %(id)s;
 -- name: get_task
 SELECT * FROM offload.tasks WHERE id = %(id)s AND tenant = %(tenant)s;
 
--- name: list_tasks
-SELECT * FROM offload.tasks
-WHERE tenant = %(tenant)s
+-- name: task_filter
+-- Not a statement: the conditions of a TaskFilter (store.py), which the three queries below
+-- take in (sql.py).
+tenant = %(tenant)s
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
   AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-  AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
+  AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s);
+
+-- name: list_tasks
+SELECT * FROM offload.tasks
+WHERE {{task_filter}}
 ORDER BY created_at DESC, id
 LIMIT %(limit)s OFFSET %(offset)s;
 
@@ -42,16 +47,18 @@ LIMIT %(limit)s OFFSET %(offset)s;
 -- slow); LIMIT NULL counts them all.
 SELECT count(*) AS count FROM (
     SELECT 1 FROM offload.tasks
-    WHERE tenant = %(tenant)s
-      AND (%(status)s::text IS NULL OR status = %(status)s)
-      AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
-      AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s)
-      AND (%(queue)s::text IS NULL OR queue = %(queue)s)
-      AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s)
-      AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s)
-      AND (%(id_low)s::uuid IS NULL OR id BETWEEN %(id_low)s AND %(id_high)s)
+    WHERE {{task_filter}}
     LIMIT %(cap)s
 ) AS matched;
+
+-- name: matching_ids
+-- The next batch of the ids a filter matches among `statuses`, keyset by id (bulk actions).
+SELECT id FROM offload.tasks
+WHERE {{task_filter}}
+  AND status = ANY(%(statuses)s::text[])
+  AND id > %(after)s
+ORDER BY id
+LIMIT %(limit)s;
 
 -- name: task_events
 SELECT e.* FROM offload.task_events e

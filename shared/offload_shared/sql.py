@@ -17,18 +17,31 @@ __all__ = [
 ]
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
 
 
 @cache
 def load(package: str, filename: str = "queries.sql") -> dict[str, LiteralString]:
-    """Return {name: sql} for a package's query file. Each query runs as one statement."""
+    """Return {name: sql} for a package's query file. Each query runs as one statement.
+
+    A query may take in another of the same file, written earlier, as `{{name}}`: a fragment
+    several statements share (the conditions of a filter), in parentheses, without its
+    comment lines."""
     text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     parts = _HEADER.split(text)
     queries: dict[str, LiteralString] = {}
+
+    def fragment(match: re.Match[str]) -> str:
+        if match[1] not in queries:
+            raise ValueError(f"{package}/{filename}: {{{{{match[1]}}}}} is not defined above")
+        lines = queries[match[1]].splitlines()
+        return "(" + "\n".join(line for line in lines if not line.startswith("--")) + ")"
+
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"{package}/{filename}: query {name!r} is defined twice")
-        queries[name] = cast(LiteralString, body.strip().rstrip(";"))
+        sql = _FRAGMENT.sub(fragment, body.strip().rstrip(";"))
+        queries[name] = cast(LiteralString, sql)
     return queries
 
 

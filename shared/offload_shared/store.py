@@ -237,6 +237,21 @@ class TaskStore:
         row = self.db.fetch_one(query("count_tasks"), {**where.params(tenant), "cap": cap})
         return int(row["count"]) if row else 0
 
+    def matching_ids(
+        self,
+        tenant: str,
+        where: TaskFilter,
+        statuses: Sequence[TaskStatus],
+        *,
+        after: uuid.UUID,
+        limit: int,
+    ) -> list[uuid.UUID]:
+        """The next `limit` ids above `after`, in id order, of the tasks matching `where` whose
+        status is one of `statuses` (a bulk action walks a filtered set with it)."""
+        params = {**where.params(tenant), "statuses": [str(s) for s in statuses]}
+        rows = self.db.fetch_all(query("matching_ids"), {**params, "after": after, "limit": limit})
+        return [row["id"] for row in rows]
+
     def events(self, tenant: str, task_id: uuid.UUID) -> list[TaskEvent]:
         self.get(tenant, task_id)
         rows = self.db.fetch_all(query("task_events"), {"id": task_id, "tenant": tenant})

@@ -105,3 +105,18 @@ def test_a_scrape_adds_up_every_process_and_keeps_those_that_exited(fresh, tmp_p
     read = samples(metrics.exposition(None))  # writes it before it reads them all
     assert read[outcomes("completed")] == 1 + 5 + 7 + 1
     assert len(list(directory.glob("*.json"))) == 3
+
+
+def test_a_service_start_removes_the_directories_of_services_that_have_exited(
+    fresh, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(metrics.tempfile, "tempdir", str(tmp_path))
+    exited = multiprocessing.get_context("fork").Process(target=os.getpid)
+    exited.start()
+    exited.join()
+    gone = tmp_path / f"offload-metrics-email-worker-{exited.pid}"
+    running = tmp_path / f"offload-metrics-api-{os.getppid()}"  # the process that ran pytest
+    for directory in (gone, running):
+        directory.mkdir()
+    mine = metrics.use_multiprocess("reports-worker")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, mine.name])

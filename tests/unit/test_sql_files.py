@@ -1,4 +1,5 @@
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,18 @@ def test_every_defined_query_is_named_somewhere_in_its_package():
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
         }
         for filename in FILES.get(package, ("queries.sql",)):
-            assert set(sql.load(package, filename)) - literals == set(), (package, filename)
+            text = (folder / filename).read_text(encoding="utf-8")
+            fragments = set(re.findall(r"\{\{(\w+)\}\}", text))  # taken in by other queries
+            named = literals | fragments
+            assert set(sql.load(package, filename)) - named == set(), (package, filename)
+
+
+def test_fragments_are_taken_in_where_a_query_names_them():
+    statements = sql.load("offload_shared")
+    assert all("{{" not in text for text in statements.values())
+    conditions = statements["task_filter"].splitlines()[-1].strip()  # the id range's
+    for name in ("list_tasks", "count_tasks", "matching_ids"):
+        assert conditions in statements[name], name
 
 
 def test_every_transition_of_the_state_machine_has_its_statement():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from offload_shared.db import Database
+from offload_shared.db import Database, connect
 from offload_shared.settings import Settings
 
 __all__ = ["NEEDS_POSTGRES", "database", "database_url"]
@@ -19,7 +19,11 @@ def database_url() -> str:
 
 @contextmanager
 def database() -> Iterator[Database]:
-    db = Database(database_url(), max_size=1)
+    """A pool of one, once Postgres has answered: a first connection of its own fails at once
+    when Postgres refuses it (the pool would retry for its whole 5 s timeout first)."""
+    url = database_url()
+    connect(url, connect_timeout=5).close()
+    db = Database(url, max_size=1)
     try:
         yield db
     finally:
