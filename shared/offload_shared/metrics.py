@@ -231,10 +231,11 @@ def use_multiprocess(service: str) -> Path:
     one for this service's run. Call it before the processes that count start (they inherit the
     variable) and before anything is counted here."""
     global _COUNTS
-    _sweep(Path(tempfile.gettempdir()))
-    directory = Path(tempfile.gettempdir()) / f"offload-metrics-{service}-{os.getpid()}"
+    parent = Path(tempfile.gettempdir())
+    _sweep(parent)
+    directory = parent / f"offload-metrics-{service}-{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(mode=0o700, parents=True)
     os.environ[DIR_ENV] = str(directory)
     _COUNTS = None
     return directory
