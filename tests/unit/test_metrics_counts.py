@@ -115,7 +115,7 @@ def test_a_service_start_removes_the_directories_of_services_that_have_exited(
     exited.start()
     exited.join()
     gone = tmp_path / f"offload-metrics-email-worker-{exited.pid}"
-    running = tmp_path / f"offload-metrics-api-{os.getppid()}"  # the process that ran pytest
+    running = tmp_path / f"offload-metrics-api-{os.getpid()}"  # this process: alive
     for directory in (gone, running):
         directory.mkdir()
     mine = metrics.use_multiprocess("reports-worker")
