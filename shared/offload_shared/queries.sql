@@ -72,10 +72,12 @@ WHERE id = %(id)s AND status = 'running'
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: note_waiting
--- Why pending tasks wait (a limit held them back in the broker); the claim clears it.
+-- Why pending tasks wait (a limit held them back in the broker); the claim clears it. By
+-- primary key, off tasks_pending_walk, as the claim (transitions.sql says why).
 UPDATE offload.tasks t SET waiting = i.reason
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, reason text)
-WHERE t.id = i.id AND t.status = 'pending' AND t.waiting IS DISTINCT FROM i.reason;
+WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'pending'
+  AND t.waiting IS DISTINCT FROM i.reason;
 
 -- name: begin_late
 -- An attempt that waited in its worker's lookahead begins: its clock starts now, if the claim

@@ -366,7 +366,9 @@ class TaskStore:
         """Record why pending tasks wait: (task id, reason) pairs from the broker's limits."""
         rows = [{"id": task_id, "reason": reason} for task_id, reason in held]
         with self.db.transaction() as conn:
-            conn.execute(query("note_waiting"), {"rows": Json(rows)})
+            conn.execute(
+                query("note_waiting"), {"rows": Json(rows), "ids": [r["id"] for r in rows]}
+            )
 
     # -- the scheduler's transitions ------------------------------------------------------------
 

@@ -4,6 +4,14 @@
 -- row together. (One JSON parameter costs the client far less than an array per column;
 -- `ids`, the same tasks' ids as an array, lets the planner find them by primary key whatever
 -- it guesses about the size of `rows`.)
+-- The source status is tested with `IS NOT DISTINCT FROM`, the same as `=` on this NOT NULL
+-- column, but the planner cannot prove from it that a partial index on that status applies,
+-- so it finds the tasks by primary key alone. With `=` and no statistics (a new or truncated
+-- table, or a backlog that came faster than autovacuum's ANALYZE) it also read a whole
+-- partial index: a claim walked every pending task (tasks_pending_walk, whose second column is
+-- the id), an outcome every entry of tasks_running_worker (dead ones included, until vacuum),
+-- a resubmit the tenant's finished tasks; a drain slowed as its backlog grew
+-- (test_transition_plans.py).
 -- A transition only applies to tasks in its source status; the rows it returns are the tasks
 -- it moved. A worker's outcome of an attempt names the attempt (its number and the worker's
 -- id): an attempt the reaper has already given up on cannot overwrite the next one.
@@ -41,7 +49,7 @@ WITH i AS (
     SET status = 'running', attempts = t.attempts + 1, started_at = now(),
         next_attempt_at = NULL, progress = 0, worker_id = i.worker_id, waiting = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'pending'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'pending'
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, at)
@@ -54,14 +62,15 @@ SELECT * FROM t;
 -- (That worker cannot be running them already: its broker leases each message once.)
 SELECT t.* FROM offload.tasks t
 JOIN jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, worker_id uuid) ON t.id = i.id
-WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'running' AND t.worker_id = i.worker_id;
+WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status IS NOT DISTINCT FROM 'running'
+  AND t.worker_id = i.worker_id;
 
 -- name: ended
 -- Landed outcomes (complete, fail, stop): the attempts already in the outcome's status.
 SELECT t.id FROM offload.tasks t
 JOIN jsonb_to_recordset(%(rows)s::jsonb) AS i(id uuid, attempt integer, worker_id uuid)
     ON t.id = i.id
-WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = %(status)s
+WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status IS NOT DISTINCT FROM %(status)s
   AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id;
 
 -- name: complete
@@ -73,7 +82,7 @@ WITH i AS (
     SET status = 'completed', result = i.result, error_message = NULL, progress = 100,
         completed_at = now()
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
@@ -93,7 +102,7 @@ WITH i AS (
     SET status = 'pending', retry_count = t.retry_count + 1, error_message = i.error,
         next_attempt_at = now() + make_interval(secs => i.delay_seconds)
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
       AND t.cancel_requested_at IS NULL
     RETURNING t.*
@@ -114,7 +123,7 @@ WITH i AS (
     UPDATE offload.tasks t
     SET status = 'failed', error_message = i.error, completed_at = now()
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.error_message, t.completed_at
 ), e AS (
@@ -131,7 +140,7 @@ WITH i AS (
     UPDATE offload.tasks t
     SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.id, t.status, t.attempts, t.completed_at
 ), e AS (
@@ -148,7 +157,7 @@ WITH i AS (
     UPDATE offload.tasks t
     SET status = 'pending', next_attempt_at = now(), worker_id = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id IS NOT DISTINCT FROM i.worker_id
     RETURNING t.*
 ), e AS (
@@ -169,7 +178,7 @@ WITH i AS (
     UPDATE offload.tasks t
     SET status = 'pending', attempts = t.attempts - 1, started_at = NULL, worker_id = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT FROM 'running'
       AND t.attempts = i.attempt AND t.worker_id = i.worker_id
     RETURNING t.*
 ), e AS (
@@ -187,12 +196,14 @@ WITH i AS (
     UPDATE offload.tasks t
     SET status = 'cancelled', completed_at = now(), next_attempt_at = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status = 'pending'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant
+      AND t.status IS NOT DISTINCT FROM 'pending'
     RETURNING t.*
 ), running AS (
     UPDATE offload.tasks t SET cancel_requested_at = now()
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status = 'running'
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant
+      AND t.status IS NOT DISTINCT FROM 'running'
       AND t.cancel_requested_at IS NULL
     RETURNING t.*
 ), e AS (
@@ -213,7 +224,8 @@ WITH i AS (
         completed_at = NULL, cancel_requested_at = NULL, next_attempt_at = now(),
         worker_id = NULL
     FROM i
-    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant AND t.status IN ('failed', 'cancelled')
+    WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.tenant = i.tenant
+      AND (t.status IS NOT DISTINCT FROM 'failed' OR t.status IS NOT DISTINCT FROM 'cancelled')
     RETURNING t.*
 ), e AS (
     INSERT INTO offload.task_events (task_id, status, attempt, detail)

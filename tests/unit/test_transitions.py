@@ -16,9 +16,11 @@ def statuses_in(fragment: str) -> set[str]:
 
 
 def moved_from(sql: str) -> set[str]:
-    """The statuses the statement's UPDATE accepts (its `status = ...` / `status IN (...)`)."""
+    """The statuses the statement's UPDATE accepts (its `status IS NOT DISTINCT FROM ...`, as
+    transitions.sql tests a source status, or `status = ...` / `status IN (...)`)."""
     found = set()
-    for match in re.finditer(r"t\.status\s*(=\s*'[a-z]+'|IN\s*\([^)]*\))", sql):
+    pattern = r"t\.status\s*((?:IS NOT DISTINCT FROM|=)\s*'[a-z]+'|IN\s*\([^)]*\))"
+    for match in re.finditer(pattern, sql):
         found |= statuses_in(match[1])
     return found
 
