@@ -67,8 +67,9 @@ WHERE e.task_id = %(id)s AND t.tenant = %(tenant)s
 ORDER BY e.id;
 
 -- name: set_progress
+-- By primary key alone, as the transitions (transitions.sql says why).
 UPDATE offload.tasks SET progress = %(progress)s
-WHERE id = %(id)s AND status = 'running'
+WHERE id = %(id)s AND status IS NOT DISTINCT FROM 'running'
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: note_waiting
@@ -81,9 +82,11 @@ WHERE t.id = ANY(%(ids)s::uuid[]) AND t.id = i.id AND t.status IS NOT DISTINCT F
 
 -- name: begin_late
 -- An attempt that waited in its worker's lookahead begins: its clock starts now, if the claim
--- still holds (the reaper may have given up on it meanwhile).
+-- still holds (the reaper may have given up on it meanwhile). By primary key alone, as the
+-- transitions (transitions.sql says why).
 UPDATE offload.tasks SET started_at = now()
-WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker_id = %(worker_id)s
+WHERE id = %(id)s AND status IS NOT DISTINCT FROM 'running' AND attempts = %(attempt)s
+  AND worker_id = %(worker_id)s
 RETURNING cancel_requested_at IS NOT NULL AS cancel_requested;
 
 -- name: insert_api_key

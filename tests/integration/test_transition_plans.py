@@ -1,11 +1,12 @@
-"""The statements that find pending tasks by id find them by primary key, even on a table
+"""The statements that move tasks by id find them by primary key alone, even on a table
 Postgres has no statistics for (new, truncated, or filled faster than autovacuum analyzes it).
 
-They once took the partial index tasks_pending_walk (status = 'pending'), whose second column
-is the id, and walked every pending task for each batch: a drain slowed as its backlog grew.
-The tables here are temporary copies of offload.tasks and offload.task_events with the same
-indexes: autovacuum never analyzes a temporary table, so the planner sees what it sees of a
-fresh one.
+With `status = '...'` they once also read a whole partial index on that status: a claim
+walked every pending task (tasks_pending_walk, whose second column is the id), an outcome
+every entry of tasks_running_worker, and a drain slowed as its backlog grew. The tables here
+are temporary copies of offload.tasks and offload.task_events, with the same indexes and
+4,000 tasks in each status: autovacuum never analyzes a temporary table, so the planner sees
+what it sees of a fresh one.
 """
 
 from __future__ import annotations
@@ -112,4 +113,15 @@ def test_noting_why_tasks_wait_finds_them_by_primary_key(conn, generic):
     ids = [str(i) for i in _ids(conn, ("pending",), 8)]
     params = {"rows": Jsonb([{"id": i, "reason": "limit"} for i in ids]), "ids": ids}
     used = _indexes_used(conn, _on_temp_tables(query("note_waiting")), params, generic)
+    assert used == {_primary_key(conn)}
+
+
+@pytest.mark.parametrize("name", ["set_progress", "begin_late"])
+def test_a_running_tasks_update_finds_it_by_primary_key(conn, name):
+    running = conn.execute(
+        "SELECT id, attempts AS attempt, worker_id FROM pg_temp.tasks WHERE status = 'running'"
+        " LIMIT 1"
+    ).fetchone()
+    params = {**running, "progress": 50}
+    used = _indexes_used(conn, _on_temp_tables(query(name)), params, generic=False)
     assert used == {_primary_key(conn)}
