@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Literal
 from psycopg.types.json import Jsonb
@@ -67,7 +68,8 @@ def _indexes_used(conn: Connection, sql: str, params: dict[str, Any], generic: b
         numbered = sql.replace("%(rows)s", "$1").replace("%(ids)s", "$2")
         conn.execute("SET plan_cache_mode = force_generic_plan")
         # The simple query protocol: the extended one would take $1 as the PREPARE's own.
-        conn.pgconn.exec_(f"PREPARE probe (jsonb, uuid[]) AS {numbered}".encode())
+        prepared = conn.pgconn.exec_(f"PREPARE probe (jsonb, uuid[]) AS {numbered}".encode())
+        assert prepared.status == pq.ExecStatus.COMMAND_OK, prepared.error_message
         # Its arguments as literals: a utility statement's parameters get no types.
         explain = SQL("EXPLAIN (FORMAT JSON) EXECUTE probe({}::jsonb, {}::uuid[])")
         args = Literal(params["rows"]), Literal(params["ids"])
